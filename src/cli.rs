@@ -1,0 +1,107 @@
+//! Command line: `hookrelay [serve] [--config F]`, `hookrelay check-config [--config F]`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::startup::Application;
+
+#[derive(Debug, Parser)]
+#[command(name = "hookrelay", version, about = "Durable webhook-to-Slack relay")]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, short, global = true, default_value = "config.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the relay (the default).
+    Serve,
+    /// Validate the configuration file and show what it sets up.
+    CheckConfig,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.config),
+        Command::CheckConfig => check_config(&cli.config),
+    }
+}
+
+fn serve(path: &std::path::Path) -> ExitCode {
+    let settings = match Settings::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("The configuration is not valid: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("hookrelay could not run: {e}.");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Settings::load(path) {
+        Ok(s) => {
+            println!("{}: valid", path.display());
+            println!(
+                "listen {} · store {} · {} workers",
+                s.server.listen,
+                s.store.path.display(),
+                s.delivery.workers
+            );
+            for (name, src) in &s.sources {
+                let auth = if src.token.is_some() {
+                    "bearer token required"
+                } else {
+                    "no token"
+                };
+                println!(
+                    "source {name}: POST /hooks/{name}, kind {:?}, {auth}",
+                    src.kind
+                );
+            }
+            for (name, r) in &s.regions {
+                let mut countries: Vec<&str> = s
+                    .routing
+                    .countries
+                    .iter()
+                    .filter(|(_, reg)| *reg == name)
+                    .map(|(c, _)| c.as_str())
+                    .collect();
+                countries.sort_unstable();
+                println!(
+                    "region {name}: {} · {}/{:?} burst {} · countries {}",
+                    r.webhook_url,
+                    r.rate.count,
+                    r.rate.per,
+                    r.burst,
+                    countries.join(", ")
+                );
+            }
+            match &s.routing.default_region {
+                Some(d) => println!("unmapped {} values go to region {d}", s.routing.field),
+                None => println!("unmapped {} values are refused with 422", s.routing.field),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! Configuration: `config.toml` read into typed, validated [`Settings`] once at start-up.
+//!
+//! Nothing downstream parses strings again: durations are `Duration`s, URLs are `WebhookUrl`s and
+//! the country table is already folded to lower case. Every error names the key, the bad value and
+//! an example of a good one.
+
+mod raw;
+pub mod values;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::slack::target::WebhookUrl;
+use crate::sources::SourceKind;
+use raw::RawConfig;
+pub use values::Rate;
+
+/// A configuration that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{key} = {value:?} {why}; for example {example}")]
+    Invalid {
+        key: String,
+        value: String,
+        why: String,
+        example: String,
+    },
+}
+
+impl ConfigError {
+    pub fn invalid(key: &str, value: impl Into<String>, why: &str, example: &str) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.to_string(),
+            value: value.into(),
+            why: why.to_string(),
+            example: example.to_string(),
+        }
+    }
+}
+
+/// Everything the relay needs to run, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The HTTP receiver.
+    pub server: ServerSettings,
+    /// The sled directory.
+    pub store: StoreSettings,
+    /// Worker pool, retry policy and HTTP client settings.
+    pub delivery: DeliverySettings,
+    /// How a record's region key becomes a region.
+    pub routing: RoutingSettings,
+    /// The webhook sources, by the name in `/hooks/{name}`.
+    pub sources: BTreeMap<String, SourceSettings>,
+    /// The Slack targets, by region name.
+    pub regions: BTreeMap<String, RegionSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `host:port` to bind; port 0 picks a free port (tests).
+    pub listen: String,
+    /// Bodies above this are refused with 413 before they are read whole.
+    pub max_body_bytes: usize,
+    /// How long a stop waits for in-flight requests and Slack posts before giving up on them.
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// The sled directory; created if missing.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Threads that POST to Slack.
+    pub workers: usize,
+    /// Attempts (429s not counted) before a delivery becomes a dead letter.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    pub initial_backoff: Duration,
+    /// Ceiling of the retry delay.
+    pub max_backoff: Duration,
+    /// Whole-request limit for one HTTP attempt (connect, send, answer).
+    pub timeout: Duration,
+    /// PEM bundle of extra root certificates for TLS-inspecting proxies; `None` uses the
+    /// platform's trust store.
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutingSettings {
+    /// The top-level field of the webhook that holds the region key (a country).
+    pub field: String,
+    /// Region for keys no region claims; `None` makes such a webhook a 422.
+    pub default_region: Option<String>,
+    /// Lower-cased country → region name.
+    pub countries: HashMap<String, String>,
+}
+
+impl RoutingSettings {
+    /// The region for a country, case-insensitively, falling back to `default_region`.
+    pub fn region_for(&self, country: &str) -> Option<&str> {
+        self.countries
+            .get(&country.trim().to_lowercase())
+            .or(self.default_region.as_ref())
+            .map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    /// What format the source sends.
+    pub kind: SourceKind,
+    /// If set, requests must carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegionSettings {
+    /// Where this region's messages go.
+    pub webhook_url: WebhookUrl,
+    /// Sustained rate allowed towards this webhook.
+    pub rate: Rate,
+    /// Messages that may go out back to back before `rate` applies.
+    pub burst: u32,
+}
+
+const DEFAULT_BURST: u32 = 3;
+
+impl Settings {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Settings::parse(&text).map_err(|e| match e {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Validates config text (the path in errors is left empty; `load` fills it).
+    pub fn parse(text: &str) -> Result<Settings, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        Settings::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Settings, ConfigError> {
+        use values::parse_duration;
+
+        let server = ServerSettings {
+            listen: raw.server.listen.clone(),
+            max_body_bytes: usize::try_from(raw.server.max_body_bytes)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "server.max_body_bytes",
+                        raw.server.max_body_bytes.to_string(),
+                        "must be a positive number of bytes",
+                        "1048576",
+                    )
+                })?,
+            shutdown_timeout: parse_duration(
+                "server.shutdown_timeout",
+                &raw.server.shutdown_timeout,
+            )?,
+        };
+        if !raw.server.listen.contains(':') {
+            return Err(ConfigError::invalid(
+                "server.listen",
+                &raw.server.listen,
+                "is not host:port",
+                "\"127.0.0.1:8080\"",
+            ));
+        }
+        if raw.store.path.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "store.path",
+                "",
+                "must name a directory",
+                "\"data\"",
+            ));
+        }
+
+        let d = &raw.delivery;
+        if d.workers == 0 || d.workers > 256 {
+            return Err(ConfigError::invalid(
+                "delivery.workers",
+                d.workers.to_string(),
+                "must be between 1 and 256",
+                "4",
+            ));
+        }
+        if d.max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "delivery.max_attempts",
+                "0",
+                "must be at least 1",
+                "10",
+            ));
+        }
+        let delivery = DeliverySettings {
+            workers: d.workers as usize,
+            max_attempts: d.max_attempts,
+            initial_backoff: parse_duration("delivery.initial_backoff", &d.initial_backoff)?,
+            max_backoff: parse_duration("delivery.max_backoff", &d.max_backoff)?,
+            timeout: parse_duration("delivery.timeout", &d.timeout)?,
+            ca_file: d.ca_file.as_ref().map(PathBuf::from),
+        };
+        if delivery.timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "delivery.timeout",
+                &d.timeout,
+                "must be above zero",
+                "\"10s\"",
+            ));
+        }
+        if delivery.max_backoff < delivery.initial_backoff {
+            return Err(ConfigError::invalid(
+                "delivery.max_backoff",
+                &d.max_backoff,
+                "is shorter than delivery.initial_backoff",
+                "\"1h\"",
+            ));
+        }
+
+        let mut regions = BTreeMap::new();
+        let mut countries: HashMap<String, String> = HashMap::new();
+        for (name, r) in &raw.regions {
+            if !valid_name(name) {
+                return Err(ConfigError::invalid(
+                    &format!("regions.{name}"),
+                    name,
+                    "is not a usable region name (letters, digits, '-' and '_')",
+                    "[regions.UK]",
+                ));
+            }
+            let key = |field: &str| format!("regions.{name}.{field}");
+            let webhook_url = WebhookUrl::parse(&r.webhook_url).map_err(|why| {
+                // Only the masked form goes into the message: the URL is a secret.
+                let shown = WebhookUrl::Http(r.webhook_url.clone()).masked();
+                ConfigError::invalid(
+                    &key("webhook_url"),
+                    shown,
+                    &why.to_string(),
+                    "\"https://hooks.slack.com/services/T…/B…/…\" or \"file://outbox/uk.jsonl\"",
+                )
+            })?;
+            let rate = match &r.rate {
+                Some(text) => Rate::parse(&key("rate"), text)?,
+                None => Rate::SLACK_DEFAULT,
+            };
+            let burst = r.burst.unwrap_or(DEFAULT_BURST);
+            if burst == 0 {
+                return Err(ConfigError::invalid(
+                    &key("burst"),
+                    "0",
+                    "must be at least 1",
+                    "3",
+                ));
+            }
+            let list = r.countries.clone().unwrap_or_else(|| vec![name.clone()]);
+            for country in list {
+                let folded = country.trim().to_lowercase();
+                if folded.is_empty() {
+                    return Err(ConfigError::invalid(
+                        &key("countries"),
+                        country,
+                        "contains an empty country",
+                        "[\"UK\", \"GB\"]",
+                    ));
+                }
+                if let Some(other) = countries.insert(folded, name.clone()) {
+                    if other != *name {
+                        return Err(ConfigError::invalid(
+                            &key("countries"),
+                            country,
+                            &format!("is already claimed by region {other}"),
+                            "each country in one region only",
+                        ));
+                    }
+                }
+            }
+            regions.insert(
+                name.clone(),
+                RegionSettings {
+                    webhook_url,
+                    rate,
+                    burst,
+                },
+            );
+        }
+
+        if let Some(default) = &raw.routing.default_region {
+            if !regions.contains_key(default) {
+                return Err(ConfigError::invalid(
+                    "routing.default_region",
+                    default,
+                    "names no [regions.…] table",
+                    &example_region(&regions),
+                ));
+            }
+        }
+        if raw.routing.field.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "routing.field",
+                "",
+                "must name a field",
+                "\"country\"",
+            ));
+        }
+        let routing = RoutingSettings {
+            field: raw.routing.field.clone(),
+            default_region: raw.routing.default_region.clone(),
+            countries,
+        };
+
+        let mut sources = BTreeMap::new();
+        for (name, s) in &raw.sources {
+            if !valid_name(name) {
+                return Err(ConfigError::invalid(
+                    &format!("sources.{name}"),
+                    name,
+                    "is not usable in a URL path (letters, digits, '-' and '_')",
+                    "[sources.salesforce]",
+                ));
+            }
+            let kind = SourceKind::parse(&s.kind).ok_or_else(|| {
+                ConfigError::invalid(
+                    &format!("sources.{name}.kind"),
+                    &s.kind,
+                    "is not a known source kind",
+                    "\"opportunity\"",
+                )
+            })?;
+            if let Some(token) = &s.token {
+                if token.len() < 16 {
+                    return Err(ConfigError::invalid(
+                        &format!("sources.{name}.token"),
+                        "(hidden)",
+                        "is shorter than 16 characters",
+                        "a random string such as the output of `openssl rand -hex 24`",
+                    ));
+                }
+            }
+            sources.insert(
+                name.clone(),
+                SourceSettings {
+                    kind,
+                    token: s.token.clone(),
+                },
+            );
+        }
+        if sources.values().any(|s| s.kind == SourceKind::Opportunity) && regions.is_empty() {
+            return Err(ConfigError::invalid(
+                "regions",
+                "(none)",
+                "is empty, so no opportunity could be delivered",
+                "[regions.UK] webhook_url = \"file://outbox/uk.jsonl\"",
+            ));
+        }
+
+        Ok(Settings {
+            server,
+            store: StoreSettings {
+                path: PathBuf::from(&raw.store.path),
+            },
+            delivery,
+            routing,
+            sources,
+            regions,
+        })
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn example_region(regions: &BTreeMap<String, RegionSettings>) -> String {
+    regions
+        .keys()
+        .next()
+        .map(|r| format!("\"{r}\""))
+        .unwrap_or_else(|| "\"US\"".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [sources.salesforce]
+        kind = "opportunity"
+        [regions.UK]
+        webhook_url = "https://hooks.slack.com/services/T/B/SECRET"
+        countries = ["UK", "gb"]
+        rate = "50/h"
+        [regions.US]
+        webhook_url = "file://outbox/us.jsonl"
+        [routing]
+        default_region = "US"
+    "#;
+
+    #[test]
+    fn defaults_fill_what_the_file_leaves_out() {
+        let s = Settings::parse(GOOD).unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(s.server.max_body_bytes, 1_048_576);
+        assert_eq!(s.delivery.workers, 4);
+        assert_eq!(s.delivery.max_attempts, 10);
+        assert_eq!(s.delivery.timeout, Duration::from_secs(10));
+        assert_eq!(s.regions["US"].rate, Rate::SLACK_DEFAULT);
+        assert_eq!(s.regions["US"].burst, 3);
+        assert_eq!(s.routing.field, "country");
+    }
+
+    #[test]
+    fn countries_match_case_insensitively_and_region_names_are_their_own_country() {
+        let s = Settings::parse(GOOD).unwrap();
+        assert_eq!(s.routing.region_for("GB"), Some("UK"));
+        assert_eq!(s.routing.region_for("uk"), Some("UK"));
+        assert_eq!(s.routing.region_for("us"), Some("US"));
+        assert_eq!(s.routing.region_for("DE"), Some("US"), "default region");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Settings::parse("[delivery]\nmax_attemps = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_attemps"), "{err}");
+    }
+
+    #[test]
+    fn a_default_region_must_exist() {
+        let text = GOOD.replace("default_region = \"US\"", "default_region = \"APAC\"");
+        let err = Settings::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("routing.default_region") && err.contains("APAC"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_country_in_two_regions_is_an_error() {
+        let text = GOOD.replace("[\"UK\", \"gb\"]", "[\"UK\", \"us\"]");
+        let err = Settings::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("already claimed"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_webhook_url_is_reported_without_the_secret() {
+        let text = GOOD.replace(
+            "https://hooks.slack.com/services/T/B/SECRET",
+            "ftp://x/T/B/SECRET",
+        );
+        let err = Settings::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("regions.UK.webhook_url"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_source_kind_is_an_error() {
+        let text = GOOD.replace("kind = \"opportunity\"", "kind = \"fax\"");
+        let err = Settings::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("sources.salesforce.kind") && err.contains("fax"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_config_is_valid() {
+        let text = include_str!("../../config.toml");
+        let s = Settings::parse(text).unwrap();
+        assert!(s.sources.contains_key("salesforce"));
+        for region in ["UK", "US", "EU"] {
+            assert!(s.regions.contains_key(region), "{region}");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The TOML file as written by the operator, before validation.
+//!
+//! Every table refuses unknown keys, so a typo (`max_attemps`) is an error instead of a silently
+//! ignored setting. Values that need parsing (durations, rates, URLs) stay strings here and are
+//! checked in `config::Settings::from_raw`, where the key path is known for the error message.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub delivery: RawDelivery,
+    #[serde(default)]
+    pub routing: RawRouting,
+    #[serde(default)]
+    pub sources: BTreeMap<String, RawSource>,
+    #[serde(default)]
+    pub regions: BTreeMap<String, RawRegion>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    pub max_body_bytes: u64,
+    pub shutdown_timeout: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1_048_576,
+            shutdown_timeout: "15s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    pub path: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            path: "data".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDelivery {
+    pub workers: u32,
+    pub max_attempts: u32,
+    pub initial_backoff: String,
+    pub max_backoff: String,
+    pub timeout: String,
+    pub ca_file: Option<String>,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        RawDelivery {
+            workers: 4,
+            max_attempts: 10,
+            initial_backoff: "1s".into(),
+            max_backoff: "1h".into(),
+            timeout: "10s".into(),
+            ca_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRouting {
+    pub field: String,
+    pub default_region: Option<String>,
+}
+
+impl Default for RawRouting {
+    fn default() -> Self {
+        RawRouting {
+            field: "country".into(),
+            default_region: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub kind: String,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    pub webhook_url: String,
+    pub countries: Option<Vec<String>>,
+    pub rate: Option<String>,
+    pub burst: Option<u32>,
+}

@@ -1,0 +1,108 @@
+//! Parsers for the small value languages used in `config.toml`: durations and rates.
+//!
+//! They live apart from the TOML structs so that the error messages (key, bad value, example) are
+//! written once and unit-tested here.
+
+use std::time::Duration;
+
+use super::ConfigError;
+
+/// Parses `"200ms"`, `"30s"`, `"5m"`, `"1h"`, `"30d"` into a [`Duration`].
+pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim()).map_err(|_| {
+        ConfigError::invalid(
+            key,
+            value,
+            "is not a duration",
+            "\"200ms\", \"30s\", \"5m\" or \"1h\"",
+        )
+    })
+}
+
+/// A sustained message rate for one Slack webhook, as in `"1/s"` or `"50/h"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// How many messages may be sent per `per`.
+    pub count: u32,
+    /// The period `count` applies to.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// Slack allows about one message per second per incoming webhook.
+    pub const SLACK_DEFAULT: Rate = Rate {
+        count: 1,
+        per: Duration::from_secs(1),
+    };
+
+    pub fn parse(key: &str, value: &str) -> Result<Rate, ConfigError> {
+        let bad =
+            || ConfigError::invalid(key, value, "is not a rate", "\"1/s\", \"20/m\" or \"50/h\"");
+        let (count, unit) = value.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 {
+            return Err(bad());
+        }
+        let per = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "d" | "day" => Duration::from_secs(86_400),
+            _ => return Err(bad()),
+        };
+        Ok(Rate { count, per })
+    }
+
+    /// Time between two tokens of the bucket.
+    pub fn interval(&self) -> Duration {
+        self.per / self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_every_documented_unit_parse() {
+        assert_eq!(
+            parse_duration("k", "200ms").unwrap(),
+            Duration::from_millis(200)
+        );
+        assert_eq!(parse_duration("k", "30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("k", "5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(
+            parse_duration("k", "1h").unwrap(),
+            Duration::from_secs(3600)
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_names_key_value_and_example() {
+        let err = parse_duration("delivery.timeout", "ten seconds")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delivery.timeout"), "{err}");
+        assert!(err.contains("ten seconds"), "{err}");
+        assert!(err.contains("\"30s\""), "{err}");
+    }
+
+    #[test]
+    fn rates_parse_and_give_the_token_interval() {
+        let r = Rate::parse("k", "50/h").unwrap();
+        assert_eq!(r.count, 50);
+        assert_eq!(r.interval(), Duration::from_secs(72));
+        assert_eq!(Rate::parse("k", "1/s").unwrap(), Rate::SLACK_DEFAULT);
+    }
+
+    #[test]
+    fn zero_and_malformed_rates_are_rejected() {
+        for bad in ["0/s", "1/week", "fast", "1s", "-1/s"] {
+            let err = Rate::parse("regions.UK.rate", bad).unwrap_err().to_string();
+            assert!(
+                err.contains("regions.UK.rate") && err.contains(bad),
+                "{err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Delivery: the scheduler thread, the worker pool, and the policy they follow.
+//!
+//! ```text
+//! journal ──Wake──▶ scheduler ──Job──▶ workers (N) ──POST──▶ Slack
+//!                       ▲                 │
+//!                       └──────Done───────┘   (outcome recorded in the journal first)
+//! ```
+
+pub mod backoff;
+pub mod policy;
+pub mod rate_limit;
+pub mod scheduler;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::store::now_ms;
+use scheduler::{Event, Job};
+use worker::{Outcome, Worker};
+
+/// The running scheduler and worker pool.
+pub struct Dispatcher {
+    /// To tell the scheduler to stop.
+    events: Sender<Event>,
+    /// Set at stop: workers leave queued jobs for the next start instead of sending them.
+    stopping: Arc<AtomicBool>,
+    /// Every thread reports here as it exits, so `stop` can wait with a deadline.
+    exited: Receiver<()>,
+    /// Scheduler plus workers.
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Dispatcher {
+    /// Starts the scheduler and `settings.workers` workers. `events` must be the channel whose
+    /// sender the journal's waker uses.
+    pub fn start(
+        worker: Worker,
+        events: (Sender<Event>, Receiver<Event>),
+    ) -> std::io::Result<Dispatcher> {
+        let (events_tx, events_rx) = events;
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
+        let (exited_tx, exited) = crossbeam_channel::unbounded();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+
+        for i in 0..worker.settings.workers {
+            let (w, jobs, done, stop, exit) = (
+                worker.clone(),
+                jobs_rx.clone(),
+                events_tx.clone(),
+                Arc::clone(&stopping),
+                exited_tx.clone(),
+            );
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("worker-{i}"))
+                    .spawn(move || {
+                        work(&w, &jobs, &done, &stop);
+                        let _ = exit.send(());
+                    })?,
+            );
+        }
+        let store = worker.store.clone();
+        let regions: Arc<BTreeMap<_, _>> = Arc::clone(&worker.regions);
+        let exit = exited_tx;
+        threads.push(
+            std::thread::Builder::new()
+                .name("scheduler".into())
+                .spawn(move || {
+                    scheduler::run(store, &regions, events_rx, jobs_tx);
+                    let _ = exit.send(());
+                })?,
+        );
+        Ok(Dispatcher {
+            events: events_tx,
+            stopping,
+            exited,
+            threads,
+        })
+    }
+
+    /// Stops dispatching, lets attempts under way finish for up to `grace`, and returns whether
+    /// every thread ended in time. An attempt cut off here is sent again after the restart.
+    pub fn stop(self, grace: Duration) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = self.events.send(Event::Stop);
+        let deadline = Instant::now() + grace;
+        let total = self.threads.len();
+        let mut ended = 0;
+        while ended < total {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.exited.recv_timeout(left).is_err() {
+                log::warn!(
+                    "{} delivery threads were still busy after {grace:?}; their attempts will be repeated after the restart.",
+                    total - ended
+                );
+                return false;
+            }
+            ended += 1;
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+        true
+    }
+}
+
+fn work(worker: &Worker, jobs: &Receiver<Job>, done: &Sender<Event>, stopping: &AtomicBool) {
+    while let Ok(job) = jobs.recv() {
+        let pause_until_ms = if stopping.load(Ordering::SeqCst) {
+            None
+        } else {
+            match worker.deliver_one(job.delivery_id) {
+                Ok(Outcome::RateLimited { until_ms }) => Some(until_ms),
+                Ok(_) => None,
+                Err(e) => {
+                    log::error!("Delivery {} could not be processed: {e}.", job.delivery_id);
+                    Some(now_ms() + scheduler::STORE_ERROR_PAUSE_MS)
+                }
+            }
+        };
+        let _ = done.send(Event::Done {
+            region: job.region,
+            pause_until_ms,
+        });
+    }
+}

@@ -1,0 +1,143 @@
+//! Decides what is sent next: walks each region's due queue, honours 429 pauses and the token
+//! bucket, and hands one delivery per region at a time to the worker pool.
+//!
+//! One delivery in flight per region keeps a channel's messages in order and means a slow or
+//! failing region can hold at most one worker, so the others never wait behind it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::rate_limit::TokenBucket;
+use crate::config::RegionSettings;
+use crate::store::{now_ms, Store};
+
+/// Longest the scheduler sleeps without an event; a safety net, since every new notification and
+/// every finished attempt wakes it anyway.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long a region waits after the store failed to read or record one of its deliveries.
+pub(crate) const STORE_ERROR_PAUSE_MS: u64 = 1000;
+
+/// Messages to the scheduler thread.
+#[derive(Debug)]
+pub enum Event {
+    /// New deliveries were stored.
+    Wake,
+    /// A worker finished a region's delivery; `pause_until_ms` after a 429 or a store error.
+    Done {
+        region: String,
+        pause_until_ms: Option<u64>,
+    },
+    /// Stop dispatching and exit.
+    Stop,
+}
+
+/// One unit of work for the pool.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The delivery to attempt.
+    pub delivery_id: u64,
+    /// Its region, so the worker can report back without a lookup.
+    pub region: String,
+}
+
+struct RegionState {
+    /// `rate` and `burst` for this webhook.
+    bucket: TokenBucket,
+    /// A delivery of this region is with a worker.
+    busy: bool,
+    /// No request before this time (ms): Slack's Retry-After.
+    paused_until_ms: u64,
+}
+
+pub fn run(
+    store: Store,
+    regions: &BTreeMap<String, RegionSettings>,
+    events: Receiver<Event>,
+    jobs: Sender<Job>,
+) {
+    let now = now_ms();
+    let pauses = store.pauses().unwrap_or_else(|e| {
+        log::error!("Could not read the regions' 429 pauses from the store: {e}.");
+        HashMap::new()
+    });
+    let mut states: BTreeMap<String, RegionState> = regions
+        .iter()
+        .map(|(name, r)| {
+            let state = RegionState {
+                bucket: TokenBucket::new(r.rate, r.burst, now),
+                busy: false,
+                paused_until_ms: pauses.get(name).copied().unwrap_or(0),
+            };
+            (name.clone(), state)
+        })
+        .collect();
+
+    loop {
+        let now = now_ms();
+        let mut wake_at = now + IDLE_POLL.as_millis() as u64;
+        for (name, state) in states.iter_mut() {
+            if state.busy {
+                continue;
+            }
+            if state.paused_until_ms > now {
+                wake_at = wake_at.min(state.paused_until_ms);
+                continue;
+            }
+            let (due, delivery_id) = match store.first_due(name) {
+                Ok(Some(head)) => head,
+                Ok(None) => continue,
+                Err(e) => {
+                    log::error!("Could not read region {name}'s queue: {e}.");
+                    state.paused_until_ms = now + STORE_ERROR_PAUSE_MS;
+                    continue;
+                }
+            };
+            if due > now {
+                wake_at = wake_at.min(due);
+                continue;
+            }
+            match state.bucket.try_take(now) {
+                Ok(()) => {
+                    if jobs
+                        .send(Job {
+                            delivery_id,
+                            region: name.clone(),
+                        })
+                        .is_err()
+                    {
+                        return; // the pool is gone: shutting down
+                    }
+                    state.busy = true;
+                }
+                Err(wait) => wake_at = wake_at.min(now + wait.as_millis() as u64),
+            }
+        }
+
+        let timeout = Duration::from_millis(wake_at.saturating_sub(now_ms()));
+        let mut next = events.recv_timeout(timeout);
+        loop {
+            match next {
+                Ok(Event::Wake) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Event::Done {
+                    region,
+                    pause_until_ms,
+                }) => {
+                    if let Some(state) = states.get_mut(&region) {
+                        state.busy = false;
+                        if let Some(until) = pause_until_ms {
+                            state.paused_until_ms = state.paused_until_ms.max(until);
+                        }
+                    }
+                }
+                Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Take every event already queued before scanning again.
+            next = match events.try_recv() {
+                Ok(e) => Ok(e),
+                Err(_) => break,
+            };
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! One delivery attempt, start to finish: load, render, send, classify, record.
+//!
+//! [`Worker::deliver_one`] is public so tests can drive a single step against a fake Slack
+//! without threads or sleeps; the pool in `delivery::mod` just calls it in a loop.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::backoff::backoff;
+use super::policy::{classify, RetryAction};
+use crate::config::{DeliverySettings, RegionSettings};
+use crate::slack::message::render_opportunity;
+use crate::slack::transport::{Answer, Transport};
+use crate::store::journal::{DeliveryUpdate, Journal};
+use crate::store::records::{Attempt, DeliveryState, Notification, Record};
+use crate::store::{now_ms, Store, StoreError};
+
+/// What one step did, for the scheduler and for tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Slack has it.
+    Delivered,
+    /// Failed for now; due again at `at_ms`.
+    Retrying { at_ms: u64, reason: String },
+    /// Slack answered 429; the region must wait until `until_ms`.
+    RateLimited { until_ms: u64 },
+    /// Moved to the dead-letter list.
+    Dead { reason: String },
+    /// Nothing to do: the delivery is gone or no longer pending.
+    Skipped,
+}
+
+/// Everything an attempt needs. One per worker thread; all share the transport and the journal.
+#[derive(Clone)]
+pub struct Worker {
+    /// Where the delivery and its notification are read.
+    pub store: Store,
+    /// Where the outcome is written, durably, before the next attempt can start.
+    pub journal: Journal,
+    /// The shared HTTP agent.
+    pub transport: Arc<Transport>,
+    /// Region name → webhook; read at send time so a corrected URL applies to queued messages.
+    pub regions: Arc<BTreeMap<String, RegionSettings>>,
+    /// Attempt budget and backoff.
+    pub settings: DeliverySettings,
+}
+
+impl Worker {
+    /// Attempts one delivery and records the outcome in the store.
+    pub fn deliver_one(&self, delivery_id: u64) -> Result<Outcome, StoreError> {
+        let Some(mut delivery) = self.store.delivery(delivery_id)? else {
+            return Ok(Outcome::Skipped);
+        };
+        let Some(previous_due_ms) = delivery.due_ms() else {
+            return Ok(Outcome::Skipped);
+        };
+        let (action, answer) = match self.store.notification(delivery.notification_id)? {
+            None => (
+                RetryAction::Permanent {
+                    reason: "the notification record is missing".into(),
+                },
+                None,
+            ),
+            Some(notification) => match self.regions.get(&delivery.region) {
+                None => (
+                    RetryAction::Retry {
+                        reason: format!("region {} is not configured", delivery.region),
+                    },
+                    None,
+                ),
+                Some(region) => {
+                    let answer = self
+                        .transport
+                        .send(&region.webhook_url, &render(&notification));
+                    (classify(&answer), Some(answer))
+                }
+            },
+        };
+
+        let now = now_ms();
+        delivery.push_attempt(Attempt {
+            at_ms: now,
+            status: match &answer {
+                Some(Answer::Status { code, .. }) => Some(*code),
+                _ => None,
+            },
+            answer: match (&answer, &action) {
+                (Some(Answer::Status { body, .. }), _) => body.clone(),
+                (Some(Answer::NoAnswer(e)), _) => e.clone(),
+                (None, RetryAction::Retry { reason } | RetryAction::Permanent { reason }) => {
+                    reason.clone()
+                }
+                (None, _) => String::new(),
+            },
+        });
+
+        let mut pause = None;
+        let outcome = match action {
+            RetryAction::Delivered => {
+                delivery.attempts += 1;
+                delivery.state = DeliveryState::Delivered { at_ms: now };
+                Outcome::Delivered
+            }
+            RetryAction::RateLimited { wait } => {
+                let until_ms = now + wait.as_millis() as u64;
+                delivery.state = DeliveryState::Pending {
+                    next_at_ms: until_ms,
+                };
+                pause = Some(until_ms);
+                Outcome::RateLimited { until_ms }
+            }
+            RetryAction::Retry { reason } => {
+                delivery.attempts += 1;
+                if delivery.attempts >= self.settings.max_attempts {
+                    let reason = format!(
+                        "gave up after {} attempts; last: {reason}",
+                        delivery.attempts
+                    );
+                    delivery.state = DeliveryState::Dead {
+                        at_ms: now,
+                        reason: reason.clone(),
+                    };
+                    Outcome::Dead { reason }
+                } else {
+                    let wait = backoff(
+                        delivery.attempts,
+                        self.settings.initial_backoff,
+                        self.settings.max_backoff,
+                    );
+                    let at_ms = now + wait.as_millis() as u64;
+                    delivery.state = DeliveryState::Pending { next_at_ms: at_ms };
+                    Outcome::Retrying { at_ms, reason }
+                }
+            }
+            RetryAction::Permanent { reason } => {
+                delivery.attempts += 1;
+                delivery.state = DeliveryState::Dead {
+                    at_ms: now,
+                    reason: reason.clone(),
+                };
+                Outcome::Dead { reason }
+            }
+        };
+
+        self.journal.record(DeliveryUpdate {
+            delivery: delivery.clone(),
+            previous_due_ms: Some(previous_due_ms),
+            pause_region_until_ms: pause,
+        })?;
+        log_outcome(
+            &delivery.region,
+            delivery.notification_id,
+            delivery.attempts,
+            &outcome,
+        );
+        Ok(outcome)
+    }
+}
+
+/// The Slack payload for a stored notification.
+pub fn render(notification: &Notification) -> Vec<u8> {
+    let payload = match &notification.record {
+        Record::Opportunity(o) => render_opportunity(o),
+    };
+    payload.to_string().into_bytes()
+}
+
+fn log_outcome(region: &str, notification: u64, attempts: u32, outcome: &Outcome) {
+    match outcome {
+        Outcome::Delivered => log::info!("Delivered notification {notification} to region {region}."),
+        Outcome::Retrying { at_ms, reason } => log::warn!(
+            "Delivery of notification {notification} to region {region} failed (attempt {attempts}: {reason}); retrying in {} ms.",
+            at_ms.saturating_sub(now_ms())
+        ),
+        Outcome::RateLimited { until_ms } => log::warn!(
+            "Slack rate-limited region {region}; pausing it for {} ms.",
+            until_ms.saturating_sub(now_ms())
+        ),
+        Outcome::Dead { reason } => log::error!(
+            "Notification {notification} could not be delivered to region {region} and is now a dead letter: {reason}."
+        ),
+        Outcome::Skipped => {}
+    }
+}

@@ -1,0 +1,23 @@
+//! # hookrelay
+//!
+//! Takes business webhooks, stores each one durably before answering, and delivers it as a Slack
+//! message to the right regional incoming webhook, retrying until Slack has it.
+//!
+//! # Layout
+//! - [`config`]: `config.toml` → validated [`config::Settings`].
+//! - [`http`]: the actix-web receiver, one file per route.
+//! - [`sources`]: webhook formats (the opportunity kind) → validated records.
+//! - [`store`]: sled behind one module; [`store::journal`] is the single group-commit writer.
+//! - [`delivery`]: scheduler, worker pool, retry policy, backoff, rate limits.
+//! - [`slack`]: message rendering, escaping, the webhook URL type, the HTTP transport.
+//! - [`startup`]: [`startup::Application`] wires it all together.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod http;
+pub mod slack;
+pub mod sources;
+pub mod startup;
+pub mod store;

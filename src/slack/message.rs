@@ -1,0 +1,177 @@
+//! Builds the Slack payload (Block Kit plus a `text` fallback) for a stored record.
+
+use serde_json::{json, Number, Value};
+
+use super::escape::{mrkdwn, plain};
+use crate::sources::opportunity::Opportunity;
+
+/// Slack's limit for a header's plain text.
+const HEADER_MAX: usize = 150;
+/// Slack allows 2,000 characters per section field; a field's value is kept far shorter so the
+/// card stays readable, and the label is counted in.
+const FIELD_VALUE_MAX: usize = 300;
+/// Slack truncates `text` beyond 40,000 characters; the fallback is one line in a notification.
+const FALLBACK_MAX: usize = 300;
+/// Context elements share the 3,000 character text limit.
+const CONTEXT_MAX: usize = 500;
+/// Shown for an optional field the CRM left out.
+const MISSING: &str = "—";
+
+/// The Slack payload for a new opportunity.
+pub fn render_opportunity(o: &Opportunity) -> Value {
+    let amount = o.amount.as_ref().map(format_amount);
+    let owner = match (&o.owner_name, &o.owner_email) {
+        (Some(n), Some(e)) => Some(format!("{n} ({e})")),
+        (Some(n), None) => Some(n.clone()),
+        (None, Some(e)) => Some(e.clone()),
+        (None, None) => None,
+    };
+    let fields: Vec<Value> = [
+        ("Account", o.account.as_deref()),
+        ("Amount", amount.as_deref()),
+        ("Stage", o.status.as_deref()),
+        ("Type", o.kind.as_deref()),
+        ("Close date", o.close_date.as_deref()),
+        ("Owner", owner.as_deref()),
+    ]
+    .iter()
+    .map(|(label, value)| {
+        let shown = value.map_or_else(|| MISSING.to_string(), |v| mrkdwn(v, FIELD_VALUE_MAX));
+        json!({"type": "mrkdwn", "text": format!("*{label}*\n{shown}")})
+    })
+    .collect();
+
+    let mut summary = format!("New opportunity: {}", o.name);
+    if let Some(account) = &o.account {
+        summary.push_str(&format!(" for {account}"));
+    }
+    if let Some(a) = &amount {
+        summary.push_str(&format!(", {a}"));
+    }
+    if let Some(stage) = &o.status {
+        summary.push_str(&format!(" ({stage})"));
+    }
+
+    json!({
+        "text": mrkdwn(&summary, FALLBACK_MAX),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": plain(&o.name, HEADER_MAX), "emoji": true}},
+            {"type": "section", "fields": fields},
+            {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": mrkdwn(&format!("CRM id {} · country {}", o.id, o.country), CONTEXT_MAX)}
+            ]}
+        ]
+    })
+}
+
+/// `4500` → `4,500`; `1234567.5` → `1,234,567.50`; `-12000` → `-12,000`.
+pub fn format_amount(n: &Number) -> String {
+    let text = if let Some(i) = n.as_i64() {
+        i.to_string()
+    } else if let Some(u) = n.as_u64() {
+        u.to_string()
+    } else {
+        let f = n.as_f64().unwrap_or(0.0);
+        if f.fract() == 0.0 && f.abs() < 1e15 {
+            format!("{f:.0}")
+        } else {
+            format!("{f:.2}")
+        }
+    };
+    let (sign, rest) = text
+        .strip_prefix('-')
+        .map_or(("", text.as_str()), |r| ("-", r));
+    let (int, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Opportunity {
+        Opportunity::parse(&json!({
+            "id": "0065800000BwzJt", "name": "Sample02", "status": "Qualification",
+            "account": "Andrew Test", "close_date": "2017-03-16", "type": "New Business",
+            "country": "UK", "owner_name": "Andrew", "owner_email": "andrew@tray.io", "amount": 4500
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn amounts_get_thousands_separators() {
+        let n = |v: Value| format_amount(v.as_number().unwrap());
+        assert_eq!(n(json!(4500)), "4,500");
+        assert_eq!(n(json!(999)), "999");
+        assert_eq!(n(json!(1234567)), "1,234,567");
+        assert_eq!(n(json!(-12000)), "-12,000");
+        assert_eq!(n(json!(1234567.5)), "1,234,567.50");
+        assert_eq!(n(json!(4500.0)), "4,500");
+    }
+
+    #[test]
+    fn the_message_has_header_fields_and_crm_id() {
+        let msg = render_opportunity(&sample());
+        assert_eq!(msg["blocks"][0]["text"]["text"], "Sample02");
+        let fields: Vec<&str> = msg["blocks"][1]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "*Account*\nAndrew Test",
+                "*Amount*\n4,500",
+                "*Stage*\nQualification",
+                "*Type*\nNew Business",
+                "*Close date*\n2017-03-16",
+                "*Owner*\nAndrew (andrew@tray.io)"
+            ]
+        );
+        assert!(msg["blocks"][2]["elements"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("0065800000BwzJt"));
+        assert!(msg["text"].as_str().unwrap().contains("Sample02"));
+    }
+
+    #[test]
+    fn hostile_values_are_escaped_and_long_ones_cut() {
+        let mut o = sample();
+        o.account = Some("<!channel> wins".into());
+        o.name = "N".repeat(1000);
+        let msg = render_opportunity(&o);
+        let text = msg.to_string();
+        assert!(!text.contains("<!channel>"));
+        assert!(text.contains("&lt;!channel&gt; wins"));
+        assert_eq!(
+            msg["blocks"][0]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count(),
+            150
+        );
+    }
+
+    #[test]
+    fn missing_optional_fields_show_a_dash() {
+        let o = Opportunity::parse(&json!({"id": "1", "name": "n", "country": "US"})).unwrap();
+        let msg = render_opportunity(&o);
+        assert_eq!(msg["blocks"][1]["fields"][1]["text"], "*Amount*\n—");
+    }
+}

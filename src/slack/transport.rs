@@ -1,0 +1,153 @@
+//! Sends one payload to one target and reports what came back, without judging it: whether an
+//! answer means "done", "retry" or "give up" is `delivery::policy`'s call.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use super::target::WebhookUrl;
+use crate::config::DeliverySettings;
+
+/// Slack's answers are a word or a small JSON object; anything longer is cut for the record.
+const MAX_ANSWER_BYTES: u64 = 1024;
+
+/// What happened to one POST.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The target answered with a status.
+    Status {
+        /// HTTP status.
+        code: u16,
+        /// The body, shortened to `MAX_ANSWER_BYTES`.
+        body: String,
+        /// `Retry-After` in seconds, when the header held a number.
+        retry_after: Option<Duration>,
+    },
+    /// No answer: refused, reset, timed out, TLS failure. A timeout may still have posted.
+    NoAnswer(String),
+}
+
+/// Why the HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot read delivery.ca_file {path}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("delivery.ca_file {0} holds no PEM certificate")]
+    NoCertificates(String),
+}
+
+/// The one HTTP agent all workers share: one connection pool, one TLS configuration.
+pub struct Transport {
+    /// ureq 3 agent, configured once: timeouts, no redirects, statuses returned as answers.
+    agent: ureq::Agent,
+}
+
+impl Transport {
+    pub fn new(settings: &DeliverySettings) -> Result<Transport, TransportError> {
+        use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+        let roots = match &settings.ca_file {
+            None => RootCerts::PlatformVerifier,
+            Some(path) => {
+                let shown = path.display().to_string();
+                let pem = std::fs::read(path).map_err(|source| TransportError::CaFile {
+                    path: shown.clone(),
+                    source,
+                })?;
+                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|item| match item {
+                        Ok(PemItem::Certificate(c)) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                if certs.is_empty() {
+                    return Err(TransportError::NoCertificates(shown));
+                }
+                RootCerts::new_with_certs(&certs)
+            }
+        };
+        let config = ureq::Agent::config_builder()
+            // ureq has no timeout by default; a hung Slack must not hold a worker forever.
+            .timeout_global(Some(settings.timeout))
+            // Slack's error word and Retry-After are in 4xx/5xx answers: read them, don't raise.
+            .http_status_as_error(false)
+            // A webhook never redirects; following one could lead the relay to internal hosts.
+            .max_redirects(0)
+            .max_idle_connections(settings.workers.max(1) * 2)
+            .max_idle_connections_per_host(settings.workers.max(1))
+            .proxy(ureq::Proxy::try_from_env())
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .user_agent(concat!("hookrelay/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Transport {
+            agent: config.into(),
+        })
+    }
+
+    /// POSTs (or, for a file target, appends) one JSON payload.
+    pub fn send(&self, target: &WebhookUrl, payload: &[u8]) -> Answer {
+        match target {
+            WebhookUrl::File(path) => append_line(path, payload),
+            WebhookUrl::Http(_) => self.post(target, payload),
+        }
+    }
+
+    fn post(&self, target: &WebhookUrl, payload: &[u8]) -> Answer {
+        let result = self
+            .agent
+            .post(target.expose())
+            .header("Content-Type", "application/json; charset=utf-8")
+            .send(payload);
+        match result {
+            Ok(mut response) => {
+                let code = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let mut body = Vec::new();
+                let _ = response
+                    .body_mut()
+                    .as_reader()
+                    .take(MAX_ANSWER_BYTES)
+                    .read_to_end(&mut body);
+                Answer::Status {
+                    code,
+                    body: String::from_utf8_lossy(&body).trim().to_string(),
+                    retry_after,
+                }
+            }
+            // ureq's error text can include the URL; replace it with the masked form.
+            Err(e) => Answer::NoAnswer(e.to_string().replace(target.expose(), &target.masked())),
+        }
+    }
+}
+
+fn append_line(path: &Path, payload: &[u8]) -> Answer {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut line = Vec::with_capacity(payload.len() + 1);
+        line.extend_from_slice(payload);
+        line.push(b'\n');
+        // One write of the whole line so concurrent appends never interleave.
+        file.write_all(&line)?;
+        file.sync_data()
+    };
+    match write() {
+        Ok(()) => Answer::Status {
+            code: 200,
+            body: "ok".into(),
+            retry_after: None,
+        },
+        Err(e) => Answer::NoAnswer(format!("cannot append to {}: {e}", path.display())),
+    }
+}

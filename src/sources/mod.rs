@@ -1,0 +1,30 @@
+//! Webhook formats the relay understands, one file per kind.
+//!
+//! A source kind turns a request body into a validated, normalised record. It knows nothing of
+//! HTTP status codes or storage: the `http` layer maps its errors, the `store` keeps its output.
+
+pub mod opportunity;
+
+use serde::{Deserialize, Serialize};
+
+/// The formats a `[sources.NAME]` table can name in `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// A CRM's new-opportunity webhook (seed 000, `../shared/opportunity-webhook.md`).
+    Opportunity,
+}
+
+impl SourceKind {
+    pub fn parse(text: &str) -> Option<SourceKind> {
+        match text {
+            "opportunity" => Some(SourceKind::Opportunity),
+            _ => None,
+        }
+    }
+}
+
+/// Why a well-formed JSON body is not a valid record of its kind (answered with 422).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidRecord(pub String);

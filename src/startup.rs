@@ -1,0 +1,153 @@
+//! Wires the parts together: store, journal, dispatcher, HTTP server.
+//!
+//! `Application::build` binds its own listener, so tests ask for port 0 and read the real port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+
+use crate::config::Settings;
+use crate::delivery::scheduler::Event;
+use crate::delivery::worker::Worker;
+use crate::delivery::Dispatcher;
+use crate::http::hooks::IntakeState;
+use crate::slack::transport::{Transport, TransportError};
+use crate::store::journal::{Journal, Waker};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("cannot start a thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A built relay, listening but not yet serving.
+pub struct Application {
+    /// The bound port (the real one when the config said 0).
+    port: u16,
+    /// The actix server future; polling it serves requests.
+    server: Server,
+    /// Scheduler and workers.
+    dispatcher: Dispatcher,
+    /// The writer, closed last so every outcome is recorded.
+    journal: Journal,
+    /// Joined at stop so the store is closed when `run_until_stopped` returns.
+    journal_thread: JoinHandle<()>,
+    /// Grace period for attempts under way at stop.
+    shutdown_timeout: Duration,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> Result<Application, StartupError> {
+        let addr = settings.server.listen.clone();
+        let listener =
+            TcpListener::bind(&addr).map_err(|source| StartupError::Listen { addr, source })?;
+        let port = listener.local_addr()?.port();
+
+        let store = Store::open(&settings.store.path)?;
+        report_backlog(&store, &settings);
+        let transport = Arc::new(Transport::new(&settings.delivery)?);
+
+        let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let wake_tx = events_tx.clone();
+        let waker: Waker = Arc::new(move || {
+            let _ = wake_tx.send(Event::Wake);
+        });
+        let (journal, journal_thread) = Journal::start(store.clone(), Some(waker))?;
+        let worker = Worker {
+            store,
+            journal: journal.clone(),
+            transport,
+            regions: Arc::new(settings.regions.clone()),
+            settings: settings.delivery.clone(),
+        };
+        let dispatcher = Dispatcher::start(worker, (events_tx, events_rx))?;
+
+        let state = web::Data::new(IntakeState {
+            sources: settings.sources.clone(),
+            routing: settings.routing.clone(),
+            max_body_bytes: settings.server.max_body_bytes,
+            journal: journal.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(crate::http::routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        .run();
+        log::info!(
+            "hookrelay listens on port {port} with {} sources and {} regions; store at {}.",
+            settings.sources.len(),
+            settings.regions.len(),
+            settings.store.path.display()
+        );
+        Ok(Application {
+            port,
+            server,
+            dispatcher,
+            journal,
+            journal_thread,
+            shutdown_timeout: settings.server.shutdown_timeout,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from another task or thread (tests; signals are handled by actix).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The writer, for tests that need to see the store refuse writes.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Serves until SIGTERM/SIGINT or `handle().stop()`, then stops in order: no new requests,
+    /// attempts under way finish (bounded), outcomes are committed, the store is closed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        log::info!("Stopping: no new webhooks are accepted; letting deliveries under way finish.");
+        self.dispatcher.stop(self.shutdown_timeout);
+        self.journal.close();
+        if self.journal_thread.join().is_err() {
+            log::error!("The journal thread panicked while stopping; the store may need recovery at the next start.");
+        }
+        log::info!("hookrelay stopped.");
+        served
+    }
+}
+
+fn report_backlog(store: &Store, settings: &Settings) {
+    match store.pending_by_region() {
+        Ok(counts) => {
+            for (region, n) in counts {
+                if settings.regions.contains_key(&region) {
+                    log::info!("Resuming {n} pending deliveries for region {region}.");
+                } else {
+                    log::error!(
+                        "{n} pending deliveries wait for region {region}, which the config no longer has; add [regions.{region}] to send them."
+                    );
+                }
+            }
+        }
+        Err(e) => log::error!("Could not count pending deliveries: {e}."),
+    }
+}

@@ -1,0 +1,216 @@
+//! The durable store: one sled tree, written only by the [`journal::Journal`] thread.
+//!
+//! Everything that touches sled is in this folder, so its use is easy to see, to test and, if it
+//! ever fails the crash tests, to replace. Readers (the scheduler, workers, tests) use [`Store`];
+//! writers send commands to the journal, which applies them in group-committed batches.
+
+pub mod disk_sync;
+pub mod journal;
+pub mod keys;
+pub mod records;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use records::{Delivery, Notification};
+
+/// The layout version written into every store, checked at open so that a newer store is never
+/// misread by an older relay (and an older one is migrated when the layout changes).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why the store could not do what was asked. Cloneable, because one failed group commit is
+/// answered to every request that waited on it.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum StoreError {
+    #[error("the store failed: {0}")]
+    Sled(String),
+    #[error("the store's disk failed: {0}")]
+    Io(String),
+    #[error("the store is closed (the relay is stopping)")]
+    Closed,
+    #[error("the store holds a record it cannot read: {0}")]
+    Corrupt(String),
+    #[error("the store at {path} has format version {found}, this hookrelay reads up to {supported}; use a newer hookrelay")]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Sled(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+/// Read access to the store. Cheap to clone (sled's handles are reference counted).
+#[derive(Clone)]
+pub struct Store {
+    /// The one tree everything lives in (see [`keys`]).
+    db: sled::Db,
+    /// The directory, for `fdatasync` and for messages.
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store and checks its format version.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(path)?;
+        let db = sled::Config::new().path(path).open()?;
+        match db.get(keys::FORMAT_VERSION)? {
+            None => {
+                db.insert(keys::FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?;
+                db.flush()?;
+            }
+            Some(v) => {
+                let found: u32 = std::str::from_utf8(&v)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt("format version".into()))?;
+                if found > FORMAT_VERSION {
+                    return Err(StoreError::TooNew {
+                        path: path.to_path_buf(),
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+            }
+        }
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    pub fn notification(&self, id: u64) -> Result<Option<Notification>, StoreError> {
+        self.get_json(&keys::notification(id))
+    }
+
+    pub fn delivery(&self, id: u64) -> Result<Option<Delivery>, StoreError> {
+        self.get_json(&keys::delivery(id))
+    }
+
+    /// The notification id stored for a source's external id, if any.
+    pub fn find_external(
+        &self,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .db
+            .get(keys::external(source, external_id))?
+            .as_deref()
+            .and_then(keys_id_value))
+    }
+
+    /// The earliest entry of a region's due queue: (due ms, delivery id).
+    pub fn first_due(&self, region: &str) -> Result<Option<(u64, u64)>, StoreError> {
+        match self.db.scan_prefix(keys::due_prefix(region)).next() {
+            None => Ok(None),
+            Some(entry) => {
+                let (key, _) = entry?;
+                let (_, due, id) = keys::parse_due(&key)
+                    .ok_or_else(|| StoreError::Corrupt("due-queue key".into()))?;
+                Ok(Some((due, id)))
+            }
+        }
+    }
+
+    /// Pending deliveries per region, by scanning the due queue. Used once at start-up (sled's
+    /// `len()` scans too, so running counters are kept elsewhere for anything frequent).
+    pub fn pending_by_region(&self) -> Result<BTreeMap<String, usize>, StoreError> {
+        let mut counts = BTreeMap::new();
+        for entry in self.db.scan_prefix([keys::DUE]) {
+            let (key, _) = entry?;
+            if let Some((region, _, _)) = keys::parse_due(&key) {
+                *counts.entry(region.to_string()).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Regions paused by a 429, with the time (ms) the pause ends.
+    pub fn pauses(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let mut out = HashMap::new();
+        for entry in self.db.scan_prefix([keys::PAUSE]) {
+            let (key, value) = entry?;
+            let region = String::from_utf8_lossy(&key[1..]).into_owned();
+            if let Ok(bytes) = <[u8; 8]>::try_from(value.as_ref()) {
+                out.insert(region, u64::from_be_bytes(bytes));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every delivery in the dead-letter list, oldest first.
+    pub fn dead_letters(&self) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix([keys::DEAD]) {
+            let (key, _) = entry?;
+            let id = keys::id_from(&key).ok_or_else(|| StoreError::Corrupt("dead key".into()))?;
+            if let Some(d) = self.delivery(id)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// All deliveries of a notification (for tests and, later, the admin API).
+    pub fn deliveries_of(&self, notification_id: u64) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix([keys::DELIVERY]) {
+            let (_, value) = entry?;
+            let d: Delivery = decode(&value)?;
+            if d.notification_id == notification_id {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self.db.get(key)? {
+            None => Ok(None),
+            Some(v) => decode(&v).map(Some),
+        }
+    }
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising these plain structs cannot fail: no maps with non-string keys, no I/O.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn keys_id_value(v: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(v.try_into().ok()?))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
