@@ -1,0 +1,1 @@
+//! Crash and signal tests against the real binary (see the module docs inside).

@@ -1,0 +1,1 @@
+//! Delivery: retries, 429s, dead letters, rate limits, restarts.
