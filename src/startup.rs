@@ -44,6 +44,8 @@ pub struct Application {
     dispatcher: Dispatcher,
     /// The writer, closed last so every outcome is recorded.
     journal: Journal,
+    /// Read access, for tests that await a state in the store.
+    store: Store,
     /// Joined at stop so the store is closed when `run_until_stopped` returns.
     journal_thread: JoinHandle<()>,
     /// Grace period for attempts under way at stop.
@@ -68,7 +70,7 @@ impl Application {
         });
         let (journal, journal_thread) = Journal::start(store.clone(), Some(waker))?;
         let worker = Worker {
-            store,
+            store: store.clone(),
             journal: journal.clone(),
             transport,
             regions: Arc::new(settings.regions.clone()),
@@ -101,6 +103,7 @@ impl Application {
             server,
             dispatcher,
             journal,
+            store,
             journal_thread,
             shutdown_timeout: settings.server.shutdown_timeout,
         })
@@ -118,6 +121,11 @@ impl Application {
     /// The writer, for tests that need to see the store refuse writes.
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// Read access to the store.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Serves until SIGTERM/SIGINT or `handle().stop()`, then stops in order: no new requests,

@@ -103,8 +103,10 @@ impl Worker {
             }
             RetryAction::RateLimited { wait } => {
                 let until_ms = now + wait.as_millis() as u64;
+                // The message keeps its place in the queue: the pause is the webhook's, so the
+                // region's messages still go out in order once it ends.
                 delivery.state = DeliveryState::Pending {
-                    next_at_ms: until_ms,
+                    next_at_ms: previous_due_ms,
                 };
                 pause = Some(until_ms);
                 Outcome::RateLimited { until_ms }

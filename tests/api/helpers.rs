@@ -71,6 +71,8 @@ pub struct TestApp {
     pub _store_dir: Option<std::sync::Arc<tempfile::TempDir>>,
     /// The writer, so tests can close it and see 503s.
     pub journal: Journal,
+    /// Live read access to the app's store.
+    pub store: Store,
     handle: ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
     agent: ureq::Agent,
@@ -95,12 +97,17 @@ pub fn spawn_with(
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let app = Application::build(settings).expect("application builds");
-            tx.send((app.port(), app.handle(), app.journal().clone()))
-                .expect("test waits");
+            tx.send((
+                app.port(),
+                app.handle(),
+                app.journal().clone(),
+                app.store().clone(),
+            ))
+            .expect("test waits");
             app.run_until_stopped().await
         })
     });
-    let (port, handle, journal) = rx.recv().expect("application started");
+    let (port, handle, journal, store) = rx.recv().expect("application started");
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
@@ -112,6 +119,7 @@ pub fn spawn_with(
         store_path,
         _store_dir: Some(dir),
         journal,
+        store,
         handle,
         thread: Some(thread),
         agent,
@@ -193,6 +201,21 @@ impl TestApp {
     /// A fresh read handle on the store; only valid after `stop` (sled locks the directory).
     pub fn open_store(path: &Path) -> Store {
         Store::open(path).expect("store reopens")
+    }
+
+    /// Waits until `pred` holds on the live store, checking every few milliseconds.
+    pub fn wait_store<T>(&self, what: &str, pred: impl Fn(&Store) -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = pred(&self.store) {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
