@@ -58,7 +58,7 @@ pub struct DeliveryUpdate {
 
 enum Command {
     Accept(
-        NewNotification,
+        Box<NewNotification>,
         oneshot::Sender<Result<Accepted, StoreError>>,
     ),
     Record(Box<DeliveryUpdate>, oneshot::Sender<Result<(), StoreError>>),
@@ -106,7 +106,7 @@ impl Journal {
     pub async fn accept(&self, new: NewNotification) -> Result<Accepted, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Command::Accept(new, reply))
+            .send(Command::Accept(Box::new(new), reply))
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -115,7 +115,7 @@ impl Journal {
     pub fn accept_blocking(&self, new: NewNotification) -> Result<Accepted, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Command::Accept(new, reply))
+            .send(Command::Accept(Box::new(new), reply))
             .map_err(|_| StoreError::Closed)?;
         answer.blocking_recv().map_err(|_| StoreError::Closed)?
     }
@@ -200,7 +200,7 @@ fn commit(
         match command {
             Command::Close => {}
             Command::Accept(new, reply) => {
-                let result = prepare_accept(db, &mut batch, &mut added, new, now);
+                let result = prepare_accept(db, &mut batch, &mut added, *new, now);
                 accepted_any |= matches!(result, Ok(Accepted::New(_)));
                 replies.push(Pending::Accept(reply, result));
             }
