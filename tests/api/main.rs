@@ -3,6 +3,7 @@
 mod fake_slack;
 mod helpers;
 
+mod any_input;
 mod crash;
 mod delivery;
 mod intake;

@@ -1,0 +1,133 @@
+//! Whatever a sender posts, the answer is a 2xx or a 4xx JSON error: never a 500, a panic or a
+//! half-stored record.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use crate::helpers::{opportunity, spawn_app, TestApp};
+
+/// JSON values of any shape, small enough to keep the run quick.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".{0,40}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(".{0,10}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// The brief's opportunity with one field replaced or removed.
+fn mutated_opportunity() -> impl Strategy<Value = Value> {
+    let fields = [
+        "id",
+        "name",
+        "status",
+        "account",
+        "close_date",
+        "type",
+        "country",
+        "owner_name",
+        "owner_email",
+        "amount",
+    ];
+    (
+        0..fields.len(),
+        prop::option::of(any_json()),
+        "[a-zA-Z0-9<>&!@ ]{1,30}",
+    )
+        .prop_map(move |(i, value, id)| {
+            // Unique per case, so an id accepted in one case is never expected absent in another.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut doc = opportunity(&format!("{id}-{n}"), "UK");
+            match value {
+                Some(v) => doc[fields[i]] = v,
+                None => {
+                    doc.as_object_mut().map(|o| o.remove(fields[i]));
+                }
+            }
+            doc
+        })
+}
+
+fn check(app: &TestApp, body: &[u8], content_type: &str) -> Result<(), TestCaseError> {
+    let answer = app.post_raw("salesforce", Some(content_type), None, body);
+    prop_assert!(
+        (200..300).contains(&answer.status) || (400..500).contains(&answer.status),
+        "status {} for {:?}: {}",
+        answer.status,
+        String::from_utf8_lossy(body),
+        answer.text
+    );
+    if answer.status >= 400 {
+        prop_assert!(
+            answer.json["type"].is_string() && answer.json["error"].is_string(),
+            "{}",
+            answer.text
+        );
+        // A refused body with an id must have left nothing under that id.
+        if let Some(id) = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+        {
+            prop_assert_eq!(app.store.find_external("salesforce", &id).unwrap(), None);
+        }
+    } else {
+        let id: u64 = answer.json["id"]
+            .as_str()
+            .unwrap_or("x")
+            .parse()
+            .map_err(|_| TestCaseError::fail("id"))?;
+        let stored = app.store.notification(id).unwrap();
+        prop_assert!(stored.is_some(), "an accepted notification is stored whole");
+        prop_assert_eq!(app.store.deliveries_of(id).unwrap().len(), 1);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_bytes_get_a_2xx_or_a_4xx_json_error(body in prop::collection::vec(any::<u8>(), 0..300)) {
+        let app = shared_app();
+        check(app, &body, "application/json")?;
+    }
+
+    #[test]
+    fn any_json_gets_a_2xx_or_a_4xx_json_error(doc in any_json()) {
+        let app = shared_app();
+        check(app, doc.to_string().as_bytes(), "application/json; charset=utf-8")?;
+    }
+
+    #[test]
+    fn any_damaged_opportunity_gets_a_2xx_or_a_4xx_json_error(doc in mutated_opportunity()) {
+        let app = shared_app();
+        check(app, doc.to_string().as_bytes(), "application/json")?;
+    }
+}
+
+/// One relay for all cases: starting one per case would make the run slow, and sharing it also
+/// shows that earlier bad input did not break later requests.
+fn shared_app() -> &'static TestApp {
+    static APP: std::sync::OnceLock<TestApp> = std::sync::OnceLock::new();
+    APP.get_or_init(|| {
+        let app = spawn_app();
+        assert_eq!(
+            app.post(&json!({"id": "warm-up", "name": "n", "country": "US"}))
+                .status,
+            202
+        );
+        app
+    })
+}
