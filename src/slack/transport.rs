@@ -151,3 +151,78 @@ fn append_line(path: &Path, payload: &[u8]) -> Answer {
         Err(e) => Answer::NoAnswer(format!("cannot append to {}: {e}", path.display())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn settings(extra: &str) -> DeliverySettings {
+        let text = format!("[delivery]\ntimeout = \"2s\"\n{extra}\n");
+        Settings::parse(&text).expect("valid").delivery
+    }
+
+    #[test]
+    fn a_file_target_gets_one_json_line_per_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out/uk.jsonl");
+        let target = WebhookUrl::File(path.clone());
+        let t = Transport::new(&settings("")).unwrap();
+        for i in 0..2 {
+            let answer = t.send(&target, format!("{{\"n\":{i}}}").as_bytes());
+            assert_eq!(
+                answer,
+                Answer::Status {
+                    code: 200,
+                    body: "ok".into(),
+                    retry_after: None
+                }
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            "{\"n\":0}\n{\"n\":1}\n"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_webhook_is_no_answer_and_the_error_hides_the_secret() {
+        // Bind and drop a listener so the port is very likely closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let target = WebhookUrl::parse(&format!(
+            "http://127.0.0.1:{port}/services/T1/B1/SECRETPART"
+        ))
+        .unwrap();
+        let answer = Transport::new(&settings("")).unwrap().send(&target, b"{}");
+        match answer {
+            Answer::NoAnswer(e) => assert!(!e.contains("SECRETPART"), "{e}"),
+            other => panic!("expected no answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_or_empty_ca_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.pem");
+        let err = Transport::new(&settings(&format!(
+            "ca_file = {:?}",
+            missing.display().to_string()
+        )))
+        .err()
+        .expect("error");
+        assert!(err.to_string().contains("nope.pem"), "{err}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate").unwrap();
+        let err = Transport::new(&settings(&format!(
+            "ca_file = {:?}",
+            empty.display().to_string()
+        )))
+        .err()
+        .expect("error");
+        assert!(matches!(err, TransportError::NoCertificates(_)), "{err}");
+    }
+}
