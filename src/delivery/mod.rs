@@ -118,6 +118,20 @@ fn work(worker: &Worker, jobs: &Receiver<Job>, done: &Sender<Event>, stopping: &
         } else {
             match worker.deliver_one(job.delivery_id) {
                 Ok(Outcome::RateLimited { until_ms }) => Some(until_ms),
+                Ok(Outcome::Skipped) => {
+                    // The queue pointed at nothing pending; without this the scheduler would
+                    // hand out the same entry again at once, for ever.
+                    log::warn!(
+                        "Removing a stale queue entry for delivery {} of region {}.",
+                        job.delivery_id,
+                        job.region
+                    );
+                    worker
+                        .journal
+                        .drop_due(&job.region, job.due_ms, job.delivery_id)
+                        .err()
+                        .map(|_| now_ms() + scheduler::STORE_ERROR_PAUSE_MS)
+                }
                 Ok(_) => None,
                 Err(e) => {
                     log::error!("Delivery {} could not be processed: {e}.", job.delivery_id);
@@ -129,5 +143,45 @@ fn work(worker: &Worker, jobs: &Receiver<Job>, done: &Sender<Event>, stopping: &
             region: job.region,
             pause_until_ms,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::slack::transport::Transport;
+    use crate::store::journal::Journal;
+    use crate::store::{keys, Store};
+
+    #[test]
+    fn a_queue_entry_pointing_at_nothing_is_removed_not_retried_for_ever() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[store]\npath = {:?}\n[regions.UK]\nwebhook_url = \"file://{}/uk.jsonl\"\n",
+            dir.path().join("store").display().to_string(),
+            dir.path().display()
+        );
+        let settings = Settings::parse(&text).unwrap();
+        let store = Store::open(&settings.store.path).unwrap();
+        // A due entry whose delivery record does not exist.
+        store.db().insert(keys::due("UK", 1, 999), &[]).unwrap();
+        let (journal, writer) = Journal::start(store.clone(), None).unwrap();
+        let worker = Worker {
+            store: store.clone(),
+            journal: journal.clone(),
+            transport: Arc::new(Transport::new(&settings.delivery).unwrap()),
+            regions: Arc::new(settings.regions.clone()),
+            settings: settings.delivery.clone(),
+        };
+        let dispatcher = Dispatcher::start(worker, crossbeam_channel::unbounded()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.first_due("UK").unwrap().is_some() {
+            assert!(Instant::now() < deadline, "the stale entry is still queued");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(dispatcher.stop(Duration::from_secs(5)));
+        journal.close();
+        writer.join().unwrap();
     }
 }

@@ -40,6 +40,8 @@ pub struct Job {
     pub delivery_id: u64,
     /// Its region, so the worker can report back without a lookup.
     pub region: String,
+    /// Its due-queue time, so a stale queue entry can be removed.
+    pub due_ms: u64,
 }
 
 struct RegionState {
@@ -104,6 +106,7 @@ pub fn run(
                         .send(Job {
                             delivery_id,
                             region: name.clone(),
+                            due_ms: due,
                         })
                         .is_err()
                     {

@@ -56,7 +56,7 @@ pub enum HookError {
     Invalid(InvalidRecord),
     #[error("{field} {value:?} is not mapped to a region and no routing.default_region is set")]
     Unroutable { field: String, value: String },
-    #[error("the notification could not be stored ({0}); nothing was kept, send it again later")]
+    #[error("the notification could not be stored durably ({0}); send it again later (a repeat of one that was kept after all is answered as a duplicate)")]
     Store(StoreError),
 }
 
@@ -182,7 +182,9 @@ fn authorise(req: &HttpRequest, settings: &SourceSettings) -> Result<(), HookErr
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
         .ok_or(HookError::MissingToken)?;
     if bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes())) {
         Ok(())

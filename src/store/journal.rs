@@ -62,6 +62,8 @@ enum Command {
         oneshot::Sender<Result<Accepted, StoreError>>,
     ),
     Record(Box<DeliveryUpdate>, oneshot::Sender<Result<(), StoreError>>),
+    /// Removes one due-queue key that points at nothing pending.
+    DropDue(Vec<u8>, oneshot::Sender<Result<(), StoreError>>),
     Close,
 }
 
@@ -125,6 +127,17 @@ impl Journal {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Command::Record(Box::new(update), reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Removes a due-queue entry whose delivery is gone or already settled, so the scheduler
+    /// does not hand it out again and again.
+    pub fn drop_due(&self, region: &str, due_ms: u64, delivery_id: u64) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let key = keys::due(region, due_ms, delivery_id);
+        self.tx
+            .send(Command::DropDue(key, reply))
             .map_err(|_| StoreError::Closed)?;
         answer.blocking_recv().map_err(|_| StoreError::Closed)?
     }
@@ -206,6 +219,10 @@ fn commit(
             }
             Command::Record(update, reply) => {
                 prepare_record(&mut batch, &update);
+                replies.push(Pending::Record(reply));
+            }
+            Command::DropDue(key, reply) => {
+                batch.remove(key);
                 replies.push(Pending::Record(reply));
             }
         }

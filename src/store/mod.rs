@@ -63,7 +63,9 @@ impl Store {
     /// Opens (or creates) the store and checks its format version.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(path)?;
-        let db = sled::Config::new().path(path).open()?;
+        // No background flush: the journal flushes and fdatasyncs every batch itself, and a
+        // timer flush would only add writes the guarantees do not rest on.
+        let db = sled::Config::new().path(path).flush_every_ms(None).open()?;
         match db.get(keys::FORMAT_VERSION)? {
             None => {
                 db.insert(keys::FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?;
