@@ -501,6 +501,18 @@ fn sigterm_stops_gracefully_and_loses_nothing() {
         );
     }
     assert_eq!(per_id.len(), ids.len(), "nothing else was delivered");
+    // The failed attempt and the retry were logged, without the webhook URL's secret part.
+    for log in [first.stderr(), second.stderr()] {
+        assert!(
+            !log.contains("/services/T0/B0/"),
+            "a webhook URL leaked into the log:\n{log}"
+        );
+    }
+    assert!(
+        first.stderr().contains("region EU"),
+        "the failure was logged:\n{}",
+        first.stderr()
+    );
     eprintln!(
         "sigterm: {} acknowledged, {delivered_before} delivered before the stop; stops took \
          {first_stop:?} and {second_stop:?}; test took {:?}",
