@@ -15,7 +15,7 @@ use crate::delivery::scheduler::Event;
 use crate::delivery::worker::Worker;
 use crate::delivery::Dispatcher;
 use crate::http::hooks::IntakeState;
-use crate::slack::transport::{Transport, TransportError};
+use crate::slack::transport::TransportError;
 use crate::store::journal::{Journal, Waker};
 use crate::store::{Store, StoreError};
 
@@ -61,7 +61,6 @@ impl Application {
 
         let store = Store::open(&settings.store.path)?;
         report_backlog(&store, &settings);
-        let transport = Arc::new(Transport::new(&settings.delivery)?);
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let wake_tx = events_tx.clone();
@@ -69,12 +68,14 @@ impl Application {
             let _ = wake_tx.send(Event::Wake);
         });
         let (journal, journal_thread) = Journal::start(store.clone(), Some(waker))?;
-        let worker = Worker {
-            store: store.clone(),
-            journal: journal.clone(),
-            transport,
-            regions: Arc::new(settings.regions.clone()),
-            settings: settings.delivery.clone(),
+        let worker = match Worker::new(store.clone(), journal.clone(), &settings) {
+            Ok(worker) => worker,
+            Err(e) => {
+                // Close the store again so a caller may retry in this process.
+                journal.close();
+                let _ = journal_thread.join();
+                return Err(e.into());
+            }
         };
         let dispatcher = Dispatcher::start(worker, (events_tx, events_rx))?;
 

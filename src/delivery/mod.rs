@@ -150,7 +150,6 @@ fn work(worker: &Worker, jobs: &Receiver<Job>, done: &Sender<Event>, stopping: &
 mod tests {
     use super::*;
     use crate::config::Settings;
-    use crate::slack::transport::Transport;
     use crate::store::journal::Journal;
     use crate::store::{keys, Store};
 
@@ -167,13 +166,7 @@ mod tests {
         // A due entry whose delivery record does not exist.
         store.db().insert(keys::due("UK", 1, 999), &[]).unwrap();
         let (journal, writer) = Journal::start(store.clone(), None).unwrap();
-        let worker = Worker {
-            store: store.clone(),
-            journal: journal.clone(),
-            transport: Arc::new(Transport::new(&settings.delivery).unwrap()),
-            regions: Arc::new(settings.regions.clone()),
-            settings: settings.delivery.clone(),
-        };
+        let worker = Worker::new(store.clone(), journal.clone(), &settings).unwrap();
         let dispatcher = Dispatcher::start(worker, crossbeam_channel::unbounded()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while store.first_due("UK").unwrap().is_some() {

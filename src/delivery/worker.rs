@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use super::backoff::backoff;
 use super::policy::{classify, RetryAction};
-use crate::config::{DeliverySettings, RegionSettings};
+use crate::config::{DeliverySettings, RegionSettings, Settings};
 use crate::slack::message::render_opportunity;
-use crate::slack::transport::{Answer, Transport};
+use crate::slack::transport::{Answer, Transport, TransportError};
 use crate::store::journal::{DeliveryUpdate, Journal};
 use crate::store::records::{Attempt, DeliveryState, Notification, Record};
 use crate::store::{now_ms, Store, StoreError};
@@ -46,6 +46,21 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker for these settings, with its own HTTP agent; clone it to share the agent.
+    pub fn new(
+        store: Store,
+        journal: Journal,
+        settings: &Settings,
+    ) -> Result<Worker, TransportError> {
+        Ok(Worker {
+            store,
+            journal,
+            transport: Arc::new(Transport::new(&settings.delivery)?),
+            regions: Arc::new(settings.regions.clone()),
+            settings: settings.delivery.clone(),
+        })
+    }
+
     /// Attempts one delivery and records the outcome in the store.
     pub fn deliver_one(&self, delivery_id: u64) -> Result<Outcome, StoreError> {
         let Some(mut delivery) = self.store.delivery(delivery_id)? else {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use hookrelay::config::Settings;
 use hookrelay::delivery::worker::{Outcome, Worker};
-use hookrelay::slack::transport::Transport;
 use hookrelay::sources::opportunity::Opportunity;
 use hookrelay::store::journal::{Accepted, Journal, NewNotification};
 use hookrelay::store::records::{Delivery, DeliveryState, Record};
@@ -193,13 +192,7 @@ fn deliver_one_is_a_single_observable_step() {
     let settings = Settings::parse(&config(&slack, dir.path())).unwrap();
     let store = Store::open(&settings.store.path).unwrap();
     let (journal, writer) = Journal::start(store.clone(), None).unwrap();
-    let worker = Worker {
-        store: store.clone(),
-        journal: journal.clone(),
-        transport: Arc::new(Transport::new(&settings.delivery).unwrap()),
-        regions: Arc::new(settings.regions.clone()),
-        settings: settings.delivery.clone(),
-    };
+    let worker = Worker::new(store.clone(), journal.clone(), &settings).unwrap();
     let doc = opportunity("step-1", "GB");
     let Accepted::New(id) = journal
         .accept_blocking(NewNotification {
