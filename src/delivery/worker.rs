@@ -11,6 +11,7 @@ use super::policy::{classify, RetryAction};
 use crate::config::{DeliverySettings, RegionSettings, Settings};
 use crate::slack::message::render_opportunity;
 use crate::slack::transport::{Answer, Transport, TransportError};
+use crate::sources::InvalidRecord;
 use crate::store::journal::{DeliveryUpdate, Journal};
 use crate::store::records::{Attempt, DeliveryState, Notification, Record};
 use crate::store::{now_ms, Store, StoreError};
@@ -83,12 +84,18 @@ impl Worker {
                     },
                     None,
                 ),
-                Some(region) => {
-                    let answer = self
-                        .transport
-                        .send(&region.webhook_url, &render(&notification));
-                    (classify(&answer), Some(answer))
-                }
+                Some(region) => match render(&notification) {
+                    Ok(payload) => {
+                        let answer = self.transport.send(&region.webhook_url, &payload);
+                        (classify(&answer), Some(answer))
+                    }
+                    Err(e) => (
+                        RetryAction::Permanent {
+                            reason: format!("the stored body cannot be rendered: {e}"),
+                        },
+                        None,
+                    ),
+                },
             },
         };
 
@@ -175,11 +182,11 @@ impl Worker {
 }
 
 /// The Slack payload for a stored notification.
-pub fn render(notification: &Notification) -> Vec<u8> {
-    let payload = match &notification.record {
-        Record::Opportunity(o) => render_opportunity(o),
+pub fn render(notification: &Notification) -> Result<Vec<u8>, InvalidRecord> {
+    let payload = match notification.record()? {
+        Record::Opportunity(o) => render_opportunity(&o),
     };
-    payload.to_string().into_bytes()
+    Ok(payload.to_string().into_bytes())
 }
 
 fn log_outcome(region: &str, notification: u64, attempts: u32, outcome: &Outcome) {

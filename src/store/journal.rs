@@ -1,19 +1,14 @@
 //! The single writer: group commit of intake and delivery outcomes.
 //!
-//! Requests and workers send commands over a channel. Two threads make them durable:
+//! Requests and workers send commands over a channel; one thread takes every command waiting at
+//! that moment, checks idempotency, applies them as one atomic sled batch, flushes, `fdatasync`s
+//! (see [`DiskSync`]) and only then answers them all. Under load the batch grows by itself: while
+//! one flush runs, the next requests queue up and share the next one. Ids and JSON are made in
+//! the calling thread, so the writer does only what must be serial. sled's `flush_async()` is not
+//! used: it deadlocks with many waiters (sled #1308).
 //!
-//! - the **writer** takes every command waiting at that moment, checks idempotency and applies
-//!   them as one atomic sled batch, then hands the batch's replies to the flusher and goes on
-//!   with the next batch;
-//! - the **flusher** takes every applied batch waiting at that moment, calls `flush()` and
-//!   `fdatasync`s the files (see [`DiskSync`]), and only then answers them all.
-//!
-//! A reply is sent only after a flush that *started after* its batch was applied, so a 202 (and
-//! a "duplicate", whose original may be in the batch just before) always means "on disk". While
-//! one flush waits for the disk, the writer applies the next batch, and under load both batches
-//! grow by themselves. Encoding and id generation happen in the calling thread, so the writer
-//! does only what must be serial. sled's `flush_async()` is not used: it deadlocks with many
-//! waiters (sled #1308).
+//! (A two-stage variant, applying the next batch while the previous one flushed, was measured
+//! and dropped: it made batches smaller and cost throughput; see the journal bench.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +34,7 @@ pub struct NewNotification {
     pub external_id: String,
     /// The body as received.
     pub raw: String,
-    /// The validated fields.
+    /// The validated fields (the store keeps `raw` and its kind; see `Notification::record`).
     pub record: Record,
     /// The region it goes to.
     pub region: String,
@@ -114,30 +109,18 @@ pub struct Journal {
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 impl Journal {
-    /// Starts the writer and flusher threads on an open store. The handle joins both.
+    /// Starts the writer thread on an open store.
     pub fn start(
         store: Store,
         waker: Option<Waker>,
     ) -> Result<(Journal, JoinHandle<()>), StoreError> {
         let sync = DiskSync::open(store.path())?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        let (applied_tx, applied_rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(JournalStats::default());
-        let flusher = {
-            let (store, stats) = (store.clone(), Arc::clone(&stats));
-            std::thread::Builder::new()
-                .name("journal-flush".into())
-                .spawn(move || flusher(store, applied_rx, sync, stats, waker))?
-        };
-        let writer_store = store.clone();
+        let (writer_store, writer_stats) = (store.clone(), Arc::clone(&stats));
         let handle = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || {
-                writer(writer_store, rx, applied_tx);
-                if flusher.join().is_err() {
-                    log::error!("The journal's flush thread panicked.");
-                }
-            })?;
+            .spawn(move || writer(writer_store, rx, sync, writer_stats, waker))?;
         Ok((Journal { tx, stats, store }, handle))
     }
 
@@ -231,8 +214,8 @@ impl Journal {
             source: new.source,
             external_id: new.external_id,
             received_at_ms: now,
+            kind: new.record.kind(),
             raw: new.raw,
-            record: new.record,
             region: new.region,
         };
         let writes = vec![
@@ -268,14 +251,13 @@ impl Reply {
     }
 }
 
-/// One applied batch, waiting for a flush.
-struct Applied {
-    replies: Vec<Reply>,
-    /// Whether it stored a new notification (then the scheduler is woken after the flush).
-    accepted_any: bool,
-}
-
-fn writer(store: Store, rx: Receiver<Command>, applied: Sender<Applied>) {
+fn writer(
+    store: Store,
+    rx: Receiver<Command>,
+    mut sync: DiskSync,
+    stats: Arc<JournalStats>,
+    waker: Option<Waker>,
+) {
     while let Ok(first) = rx.recv() {
         let mut commands = vec![first];
         while commands.len() < MAX_BATCH {
@@ -285,17 +267,26 @@ fn writer(store: Store, rx: Receiver<Command>, applied: Sender<Applied>) {
             }
         }
         let closing = commands.iter().any(|c| matches!(c, Command::Close));
-        if let Some(batch) = apply(&store, commands) {
-            if applied.send(batch).is_err() {
-                break;
+        if let Some(applied) = apply(&store, commands) {
+            let stored_new = applied.accepted_any;
+            if flush(&store, &mut sync, applied, &stats) && stored_new {
+                if let Some(wake) = &waker {
+                    wake();
+                }
             }
         }
         if closing {
             break;
         }
     }
-    // Anything sent after Close is refused: dropping `rx` makes those senders see `Closed`,
-    // and dropping `applied` lets the flusher finish what is queued and end.
+    // Anything sent after Close is refused: dropping `rx` makes those senders see `Closed`.
+}
+
+/// One applied batch, waiting for its flush.
+struct Applied {
+    replies: Vec<Reply>,
+    /// Whether it stored a new notification (then the scheduler is woken after the flush).
+    accepted_any: bool,
 }
 
 /// Applies one batch; `None` when it held nothing to answer (only Close) or when it failed (its
@@ -378,43 +369,25 @@ fn existing(
     }
 }
 
-fn flusher(
-    store: Store,
-    applied: Receiver<Applied>,
-    mut sync: DiskSync,
-    stats: Arc<JournalStats>,
-    waker: Option<Waker>,
-) {
-    while let Ok(first) = applied.recv() {
-        let mut batches = vec![first];
-        while let Ok(more) = applied.try_recv() {
-            batches.push(more);
-        }
-        // Every batch taken above was applied before this flush starts.
-        let result = store
-            .db()
-            .flush()
-            .map(|_| ())
-            .map_err(StoreError::from)
-            .and_then(|()| sync.sync().map_err(StoreError::from));
-        let ops: usize = batches.iter().map(|b| b.replies.len()).sum();
-        stats.commits.fetch_add(1, Ordering::Relaxed);
-        stats.ops.fetch_add(ops as u64, Ordering::Relaxed);
-        if let Err(e) = &result {
-            log::error!("A flush of {ops} writes failed, so they were not acknowledged: {e}.");
-        }
-        let wake = result.is_ok() && batches.iter().any(|b| b.accepted_any);
-        for batch in batches {
-            for reply in batch.replies {
-                reply.send(result.clone());
-            }
-        }
-        if wake {
-            if let Some(wake) = &waker {
-                wake();
-            }
-        }
+/// Makes an applied batch durable and answers it; returns whether that succeeded.
+fn flush(store: &Store, sync: &mut DiskSync, applied: Applied, stats: &JournalStats) -> bool {
+    let result = store
+        .db()
+        .flush()
+        .map(|_| ())
+        .map_err(StoreError::from)
+        .and_then(|()| sync.sync().map_err(StoreError::from));
+    let ops = applied.replies.len();
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats.ops.fetch_add(ops as u64, Ordering::Relaxed);
+    if let Err(e) = &result {
+        log::error!("A flush of {ops} writes failed, so they were not acknowledged: {e}.");
     }
+    let ok = result.is_ok();
+    for reply in applied.replies {
+        reply.send(result.clone());
+    }
+    ok
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sources::opportunity::Opportunity;
+use crate::sources::{InvalidRecord, SourceKind};
 
 /// The parsed form of a notification, by source kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,12 +23,37 @@ pub struct Notification {
     pub external_id: String,
     /// Milliseconds since the Unix epoch when it was accepted.
     pub received_at_ms: u64,
-    /// The body exactly as received, kept for audits and re-rendering.
+    /// The source kind that validated it, to parse `raw` again.
+    pub kind: SourceKind,
+    /// The body exactly as received. The parsed fields are not stored beside it: parsing is
+    /// deterministic and cheap, and a second copy doubled what sled writes per webhook.
     pub raw: String,
-    /// The validated fields the message is built from.
-    pub record: Record,
     /// The region chosen at intake.
     pub region: String,
+}
+
+impl Notification {
+    /// The validated fields, parsed again from the stored body.
+    pub fn record(&self) -> Result<Record, InvalidRecord> {
+        Record::parse(self.kind, self.raw.as_bytes())
+    }
+}
+
+impl Record {
+    /// Parses a body of a source kind (the same code intake validates with).
+    pub fn parse(kind: SourceKind, body: &[u8]) -> Result<Record, InvalidRecord> {
+        let doc: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| InvalidRecord(format!("the body is not valid JSON: {e}")))?;
+        match kind {
+            SourceKind::Opportunity => Opportunity::parse(&doc).map(Record::Opportunity),
+        }
+    }
+
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            Record::Opportunity(_) => SourceKind::Opportunity,
+        }
+    }
 }
 
 /// Where a delivery stands.
