@@ -4,6 +4,8 @@
 //! HTTP status codes or storage: the `http` layer maps its errors, the `store` keeps its output.
 
 pub mod opportunity;
+pub mod rainforest;
+pub mod tray_commerce;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,1 @@
+//! Tray commerce notifications (seed 003). Pure: parse, validate, render; no HTTP, no store.
