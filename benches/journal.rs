@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use crossbeam_channel::{Receiver, Sender};
-use hookrelay::sources::opportunity::Opportunity;
-use hookrelay::store::journal::{Accepted, Journal, NewNotification};
-use hookrelay::store::records::Record;
+use hookrelay::sources::SourceKind;
+use hookrelay::store::journal::{Accepted, Idempotency, Journal, NewNotification};
 use hookrelay::store::Store;
 
 /// Appends per criterion iteration; divisible by every writer count below.
@@ -32,17 +31,17 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 const EXAMPLE: &str = r#"{"id":"0065800000BwzJt","name":"Sample02","status":"Qualification","account":"Andrew Test","close_date":"2017-03-16","type":"New Business","country":"UK","owner_name":"Andrew","owner_email":"andrew@tray.io","amount":4500}"#;
 
-fn notification(template: &Opportunity) -> NewNotification {
+fn notification() -> NewNotification {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let external_id = format!("bench-{n}");
-    let mut opportunity = template.clone();
-    opportunity.id = external_id.clone();
     NewNotification {
         source: "salesforce".into(),
+        kind: SourceKind::Opportunity,
         raw: EXAMPLE.replace("0065800000BwzJt", &external_id),
-        external_id,
-        record: Record::Opportunity(opportunity),
+        idempotency: Idempotency::Versioned(external_id),
         region: "UK".into(),
+        url: None,
+        received_at_ms: hookrelay::store::now_ms(),
     }
 }
 
@@ -55,10 +54,6 @@ struct Writers {
 
 impl Writers {
     fn start(journal: &Journal, n: u64) -> Writers {
-        let template = Opportunity::parse(
-            &serde_json::from_str(EXAMPLE).expect("the example opportunity is valid JSON"),
-        )
-        .expect("the example is a valid opportunity");
         let (done_tx, done) = crossbeam_channel::unbounded();
         let mut jobs = Vec::new();
         let mut threads = Vec::new();
@@ -66,16 +61,15 @@ impl Writers {
             let (job_tx, job_rx) = crossbeam_channel::unbounded::<u64>();
             let journal = journal.clone();
             let done_tx = done_tx.clone();
-            let template = template.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("writer-{i}"))
                 .spawn(move || {
                     for count in job_rx {
                         for _ in 0..count {
-                            match journal.accept_blocking(notification(&template)) {
+                            match journal.accept_blocking(notification()) {
                                 Ok(Accepted::New(_)) => {}
-                                Ok(Accepted::Duplicate(id)) => {
-                                    panic!("unique id was taken as a duplicate of {id}")
+                                Ok(other) => {
+                                    panic!("a unique id was not stored as new: {other:?}")
                                 }
                                 Err(e) => panic!("the journal refused an append: {e}"),
                             }

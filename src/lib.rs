@@ -10,13 +10,17 @@
 //! - [`store`]: sled behind one module; [`store::journal`] is the single group-commit writer.
 //! - [`delivery`]: scheduler, worker pool, retry policy, backoff, rate limits.
 //! - [`slack`]: message rendering, escaping, the webhook URL type, the HTTP transport.
+//! - [`routing`]: source default, `[[routes]]`, country table → target.
+//! - [`clock`]: "now" for intake, replaceable in tests.
 //! - [`startup`]: [`startup::Application`] wires it all together.
 //! - [`cli`]: the command line.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod http;
+pub mod routing;
 pub mod slack;
 pub mod sources;
 pub mod startup;

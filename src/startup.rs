@@ -10,12 +10,14 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::delivery::scheduler::Event;
 use crate::delivery::worker::Worker;
 use crate::delivery::Dispatcher;
 use crate::http::hooks::IntakeState;
 use crate::slack::transport::TransportError;
+use crate::sources::SourceKind;
 use crate::store::journal::{Journal, Waker};
 use crate::store::{Store, StoreError};
 
@@ -54,6 +56,14 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: Settings) -> Result<Application, StartupError> {
+        Application::build_with_clock(settings, Arc::new(SystemClock))
+    }
+
+    /// `build` with another clock for intake decisions (tests move it by hand).
+    pub fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Application, StartupError> {
         let addr = settings.server.listen.clone();
         let listener =
             TcpListener::bind(&addr).map_err(|source| StartupError::Listen { addr, source })?;
@@ -64,8 +74,8 @@ impl Application {
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let wake_tx = events_tx.clone();
-        let waker: Waker = Arc::new(move || {
-            let _ = wake_tx.send(Event::Wake);
+        let waker: Waker = Arc::new(move |targets| {
+            let _ = wake_tx.send(Event::Wake(targets));
         });
         let (journal, journal_thread) = Journal::start(store.clone(), Some(waker))?;
         let worker = match Worker::new(store.clone(), journal.clone(), &settings) {
@@ -79,16 +89,19 @@ impl Application {
         };
         let dispatcher = Dispatcher::start(worker, (events_tx, events_rx))?;
 
+        let rainforest = settings
+            .sources
+            .values()
+            .any(|s| s.kind == SourceKind::Rainforest);
         let state = web::Data::new(IntakeState {
-            sources: settings.sources.clone(),
-            routing: settings.routing.clone(),
-            max_body_bytes: settings.server.max_body_bytes,
+            settings: Arc::new(settings.clone()),
             journal: journal.clone(),
+            clock,
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .configure(crate::http::routes)
+                .configure(|cfg| crate::http::routes(cfg, rainforest))
         })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())

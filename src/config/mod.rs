@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::slack::target::WebhookUrl;
+use crate::sources::generic::{GenericSettings, MAX_FIELDS};
 use crate::sources::SourceKind;
 use raw::RawConfig;
 pub use values::Rate;
@@ -61,6 +62,28 @@ pub struct Settings {
     pub sources: BTreeMap<String, SourceSettings>,
     /// The Slack targets, by region name.
     pub regions: BTreeMap<String, RegionSettings>,
+    /// `[[routes]]`, in file order: the first that matches wins.
+    pub routes: Vec<Route>,
+}
+
+/// Where a matching route sends a notification.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteTarget {
+    /// A configured region, with its rate limit.
+    Region(String),
+    /// A one-off webhook, with the default rate limit.
+    Url(WebhookUrl),
+}
+
+/// One `[[routes]]` table.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Only notifications of this source; `None`: any source.
+    pub source: Option<String>,
+    /// JSON pointer → expected value, compared as lower-cased strings; all must hold.
+    pub matches: Vec<(String, String)>,
+    /// Where it sends.
+    pub target: RouteTarget,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +145,16 @@ pub struct SourceSettings {
     pub kind: SourceKind,
     /// If set, requests must carry `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// The source's own region, tried before `[[routes]]` and the country table.
+    pub region: Option<String>,
+    /// tray-commerce: seller id → region, tried first.
+    pub sellers: HashMap<String, String>,
+    /// tray-commerce: identical notifications within this window make one message.
+    pub coalesce_window: Duration,
+    /// rainforest: hosts an event's webhook URL may point at.
+    pub allowed_webhook_hosts: Vec<String>,
+    /// generic: idempotency pointer, title template and fields.
+    pub generic: Option<GenericSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +168,8 @@ pub struct RegionSettings {
 }
 
 const DEFAULT_BURST: u32 = 3;
+/// Tray's seed advises grouping identical notifications; 10 s catches a burst of edits.
+const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_secs(10);
 
 impl Settings {
     /// Reads and validates a config file.
@@ -350,24 +385,27 @@ impl Settings {
                     "\"opportunity\"",
                 )
             })?;
-            if let Some(token) = &s.token {
-                if token.len() < 16 {
-                    return Err(ConfigError::invalid(
-                        &format!("sources.{name}.token"),
-                        "(hidden)",
-                        "is shorter than 16 characters",
-                        "a random string such as the output of `openssl rand -hex 24`",
-                    ));
-                }
-            }
-            sources.insert(
-                name.clone(),
-                SourceSettings {
-                    kind,
-                    token: s.token.clone(),
-                },
-            );
+            sources.insert(name.clone(), source_settings(name, s, kind, &regions)?);
         }
+        if sources
+            .values()
+            .filter(|s| s.kind == SourceKind::Rainforest)
+            .count()
+            > 1
+        {
+            return Err(ConfigError::invalid(
+                "sources",
+                "(two rainforest sources)",
+                "has more than one rainforest source, but Rainforest's paths (/events) are fixed",
+                "one [sources.rainforest] table",
+            ));
+        }
+        let routes = raw
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| route(i, r, &regions, &sources))
+            .collect::<Result<Vec<_>, _>>()?;
         if sources.values().any(|s| s.kind == SourceKind::Opportunity) && regions.is_empty() {
             return Err(ConfigError::invalid(
                 "regions",
@@ -386,8 +424,201 @@ impl Settings {
             routing,
             sources,
             regions,
+            routes,
         })
     }
+}
+
+fn source_settings(
+    name: &str,
+    s: &raw::RawSource,
+    kind: SourceKind,
+    regions: &BTreeMap<String, RegionSettings>,
+) -> Result<SourceSettings, ConfigError> {
+    let key = |field: &str| format!("sources.{name}.{field}");
+    let only_for = |field: &str, present: bool, wanted: SourceKind| {
+        if present && kind != wanted {
+            Err(ConfigError::invalid(
+                &key(field),
+                "(set)",
+                &format!("applies only to kind = \"{}\"", wanted.as_str()),
+                &format!("remove it, or use kind = \"{}\"", wanted.as_str()),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    only_for("sellers", s.sellers.is_some(), SourceKind::TrayCommerce)?;
+    only_for(
+        "coalesce_window",
+        s.coalesce_window.is_some(),
+        SourceKind::TrayCommerce,
+    )?;
+    only_for(
+        "allowed_webhook_hosts",
+        s.allowed_webhook_hosts.is_some(),
+        SourceKind::Rainforest,
+    )?;
+    only_for("id", s.id.is_some(), SourceKind::Generic)?;
+    only_for("title", s.title.is_some(), SourceKind::Generic)?;
+    only_for("fields", s.fields.is_some(), SourceKind::Generic)?;
+
+    let known_region = |field: &str, region: &str| {
+        if regions.contains_key(region) {
+            Ok(region.to_string())
+        } else {
+            Err(ConfigError::invalid(
+                &key(field),
+                region,
+                "names no [regions.…] table",
+                &example_region(regions),
+            ))
+        }
+    };
+    let region = s
+        .region
+        .as_deref()
+        .map(|r| known_region("region", r))
+        .transpose()?;
+    let mut sellers = HashMap::new();
+    for (seller, region) in s.sellers.iter().flatten() {
+        let region = known_region(&format!("sellers.{seller}"), region)?;
+        sellers.insert(seller.trim().to_string(), region);
+    }
+    let coalesce_window = match &s.coalesce_window {
+        Some(text) => values::parse_duration(&key("coalesce_window"), text)?,
+        None => DEFAULT_COALESCE_WINDOW,
+    };
+    let allowed_webhook_hosts = s
+        .allowed_webhook_hosts
+        .clone()
+        .unwrap_or_else(|| vec!["hooks.slack.com".to_string()])
+        .into_iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let generic = match kind {
+        SourceKind::Generic => Some(generic_settings(name, s)?),
+        _ => None,
+    };
+    if let Some(token) = &s.token {
+        if token.len() < 16 {
+            return Err(ConfigError::invalid(
+                &key("token"),
+                "(hidden)",
+                "is shorter than 16 characters",
+                "a random string such as the output of `openssl rand -hex 24`",
+            ));
+        }
+    }
+    Ok(SourceSettings {
+        kind,
+        token: s.token.clone(),
+        region,
+        sellers,
+        coalesce_window,
+        allowed_webhook_hosts,
+        generic,
+    })
+}
+
+fn generic_settings(name: &str, s: &raw::RawSource) -> Result<GenericSettings, ConfigError> {
+    let key = |field: &str| format!("sources.{name}.{field}");
+    if let Some(p) = s.id.as_deref().filter(|p| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("id"),
+            p,
+            "is not a JSON pointer",
+            "\"/order/id\"",
+        ));
+    }
+    let fields = s.fields.clone().unwrap_or_default();
+    if fields.len() > MAX_FIELDS {
+        return Err(ConfigError::invalid(
+            &key("fields"),
+            format!("{} fields", fields.len()),
+            "has more than Slack's 10 fields per message",
+            "[[\"Amount\", \"/amount\"]]",
+        ));
+    }
+    if let Some((_, p)) = fields.iter().find(|(_, p)| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("fields"),
+            p,
+            "is not a JSON pointer",
+            "[[\"Amount\", \"/amount\"]]",
+        ));
+    }
+    Ok(GenericSettings {
+        id_pointer: s.id.clone(),
+        title: s
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Notification from {name}")),
+        fields,
+    })
+}
+
+fn route(
+    i: usize,
+    r: &raw::RawRoute,
+    regions: &BTreeMap<String, RegionSettings>,
+    sources: &BTreeMap<String, SourceSettings>,
+) -> Result<Route, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    if let Some(source) = &r.source {
+        if !sources.contains_key(source) {
+            return Err(ConfigError::invalid(
+                &key("source"),
+                source,
+                "names no [sources.…] table",
+                "\"salesforce\"",
+            ));
+        }
+    }
+    if let Some((p, _)) = r.matches.iter().find(|(p, _)| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("match"),
+            p,
+            "is not a JSON pointer",
+            "{ \"/owner_email\" = \"andrew@tray.io\" }",
+        ));
+    }
+    let target = match (&r.region, &r.webhook_url) {
+        (Some(region), None) if regions.contains_key(region) => RouteTarget::Region(region.clone()),
+        (Some(region), None) => {
+            return Err(ConfigError::invalid(
+                &key("region"),
+                region,
+                "names no [regions.…] table",
+                &example_region(regions),
+            ))
+        }
+        (None, Some(url)) => RouteTarget::Url(WebhookUrl::parse(url).map_err(|why| {
+            ConfigError::invalid(
+                &key("webhook_url"),
+                WebhookUrl::Http(url.clone()).masked(),
+                &why.to_string(),
+                "\"https://hooks.slack.com/services/…\"",
+            )
+        })?),
+        _ => {
+            return Err(ConfigError::invalid(
+                &key("region"),
+                "(region and webhook_url)",
+                "needs exactly one of region or webhook_url",
+                "region = \"UK\"",
+            ))
+        }
+    };
+    Ok(Route {
+        source: r.source.clone(),
+        matches: r
+            .matches
+            .iter()
+            .map(|(p, v)| (p.clone(), v.trim().to_lowercase()))
+            .collect(),
+        target,
+    })
 }
 
 fn valid_name(name: &str) -> bool {

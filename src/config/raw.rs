@@ -23,6 +23,18 @@ pub struct RawConfig {
     pub sources: BTreeMap<String, RawSource>,
     #[serde(default)]
     pub regions: BTreeMap<String, RawRegion>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub source: Option<String>,
+    #[serde(rename = "match", default)]
+    pub matches: BTreeMap<String, String>,
+    pub region: Option<String>,
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +114,13 @@ impl Default for RawRouting {
 pub struct RawSource {
     pub kind: String,
     pub token: Option<String>,
+    pub region: Option<String>,
+    pub sellers: Option<BTreeMap<String, String>>,
+    pub coalesce_window: Option<String>,
+    pub allowed_webhook_hosts: Option<Vec<String>>,
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub fields: Option<Vec<(String, String)>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::rate_limit::TokenBucket;
-use crate::config::RegionSettings;
+use crate::config::{Rate, RegionSettings};
 use crate::store::{now_ms, Store};
 
 /// Longest the scheduler sleeps without an event; a safety net, since every new notification and
@@ -18,12 +18,16 @@ use crate::store::{now_ms, Store};
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long a region waits after the store failed to read or record one of its deliveries.
 pub(crate) const STORE_ERROR_PAUSE_MS: u64 = 1000;
+/// Target keys of one-off webhooks start with this (region names cannot contain a dot).
+const ONE_OFF_PREFIX: &str = "url.";
+/// Burst for one-off webhooks: the same as a region's default.
+const ONE_OFF_BURST: u32 = 3;
 
 /// Messages to the scheduler thread.
 #[derive(Debug)]
 pub enum Event {
-    /// New deliveries were stored.
-    Wake,
+    /// New deliveries were stored for these targets.
+    Wake(Vec<String>),
     /// A worker finished a region's delivery; `pause_until_ms` after a 429 or a store error.
     Done {
         region: String,
@@ -53,6 +57,18 @@ struct RegionState {
     paused_until_ms: u64,
 }
 
+/// Adds a `url.…` target with the default limit; region names come only from the config.
+fn add_one_off(states: &mut BTreeMap<String, RegionState>, target: String, now: u64) {
+    if target.starts_with(ONE_OFF_PREFIX) && !states.contains_key(&target) {
+        let state = RegionState {
+            bucket: TokenBucket::new(Rate::SLACK_DEFAULT, ONE_OFF_BURST, now),
+            busy: false,
+            paused_until_ms: 0,
+        };
+        states.insert(target, state);
+    }
+}
+
 pub fn run(
     store: Store,
     regions: &BTreeMap<String, RegionSettings>,
@@ -75,6 +91,15 @@ pub fn run(
             (name.clone(), state)
         })
         .collect();
+    // One-off webhooks (a route's URL, a Rainforest event's) queued before the restart.
+    match store.pending_by_region() {
+        Ok(pending) => {
+            for target in pending.into_keys() {
+                add_one_off(&mut states, target, now);
+            }
+        }
+        Err(e) => log::error!("Could not read the queue at start: {e}."),
+    }
 
     loop {
         let now = now_ms();
@@ -122,7 +147,12 @@ pub fn run(
         let mut next = events.recv_timeout(timeout);
         loop {
             match next {
-                Ok(Event::Wake) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Event::Wake(targets)) => {
+                    for target in targets {
+                        add_one_off(&mut states, target, now_ms());
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Ok(Event::Done {
                     region,
                     pause_until_ms,

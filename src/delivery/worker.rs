@@ -8,12 +8,15 @@ use std::sync::Arc;
 
 use super::backoff::backoff;
 use super::policy::{classify, RetryAction};
-use crate::config::{DeliverySettings, RegionSettings, Settings};
-use crate::slack::message::render_opportunity;
+use crate::config::{DeliverySettings, RegionSettings, Settings, SourceSettings};
+use crate::slack::message::{render_changes, render_moved, render_opportunity};
+use crate::slack::target::WebhookUrl;
 use crate::slack::transport::{Answer, Transport, TransportError};
+use crate::sources::generic::{self, GenericSettings};
 use crate::sources::InvalidRecord;
+use crate::sources::{rainforest, tray_commerce};
 use crate::store::journal::{DeliveryUpdate, Journal};
-use crate::store::records::{Attempt, DeliveryState, Notification, Record};
+use crate::store::records::{Attempt, Delivery, DeliveryState, MessageKind, Notification, Record};
 use crate::store::{now_ms, Store, StoreError};
 
 /// What one step did, for the scheduler and for tests.
@@ -44,6 +47,8 @@ pub struct Worker {
     pub regions: Arc<BTreeMap<String, RegionSettings>>,
     /// Attempt budget and backoff.
     pub settings: DeliverySettings,
+    /// Source settings, for rendering (a generic source's title and fields).
+    pub sources: Arc<BTreeMap<String, SourceSettings>>,
 }
 
 impl Worker {
@@ -59,7 +64,21 @@ impl Worker {
             transport: Arc::new(Transport::new(&settings.delivery)?),
             regions: Arc::new(settings.regions.clone()),
             settings: settings.delivery.clone(),
+            sources: Arc::new(settings.sources.clone()),
         })
+    }
+
+    /// Where a delivery goes: its own one-off URL, or its region's webhook.
+    fn target(&self, delivery: &Delivery) -> Result<WebhookUrl, String> {
+        match &delivery.url {
+            Some(url) => WebhookUrl::parse(url)
+                .map_err(|e| format!("the stored webhook URL is invalid: {e}")),
+            None => self
+                .regions
+                .get(&delivery.region)
+                .map(|r| r.webhook_url.clone())
+                .ok_or_else(|| format!("region {} is not configured", delivery.region)),
+        }
     }
 
     /// Attempts one delivery and records the outcome in the store.
@@ -77,16 +96,11 @@ impl Worker {
                 },
                 None,
             ),
-            Some(notification) => match self.regions.get(&delivery.region) {
-                None => (
-                    RetryAction::Retry {
-                        reason: format!("region {} is not configured", delivery.region),
-                    },
-                    None,
-                ),
-                Some(region) => match render(&notification) {
+            Some(notification) => match self.target(&delivery) {
+                Err(reason) => (RetryAction::Retry { reason }, None),
+                Ok(target) => match render(&notification, &delivery.message, &self.sources) {
                     Ok(payload) => {
-                        let answer = self.transport.send(&region.webhook_url, &payload);
+                        let answer = self.transport.send(&target, &payload);
                         (classify(&answer), Some(answer))
                     }
                     Err(e) => (
@@ -181,10 +195,44 @@ impl Worker {
     }
 }
 
-/// The Slack payload for a stored notification.
-pub fn render(notification: &Notification) -> Result<Vec<u8>, InvalidRecord> {
-    let payload = match notification.record()? {
-        Record::Opportunity(o) => render_opportunity(&o),
+/// The Slack payload a delivery posts.
+pub fn render(
+    notification: &Notification,
+    message: &MessageKind,
+    sources: &BTreeMap<String, SourceSettings>,
+) -> Result<Vec<u8>, InvalidRecord> {
+    let payload = match (notification.record()?, message) {
+        (Record::Opportunity(o), MessageKind::Full) => render_opportunity(&o),
+        (Record::Opportunity(new), MessageKind::Changes { version }) => {
+            let before = notification
+                .version(version.saturating_sub(1))
+                .ok_or_else(|| InvalidRecord(format!("version {version} has no predecessor")))?;
+            match Record::parse(notification.kind, before.as_bytes())? {
+                Record::Opportunity(old) => render_changes(&old, &new),
+                _ => return Err(InvalidRecord("versions of different kinds".into())),
+            }
+        }
+        (Record::Opportunity(o), MessageKind::Moved { to, .. }) => render_moved(&o, to),
+        (Record::TrayCommerce(n), _) => tray_commerce::render(&n, notification.count),
+        (
+            Record::Rainforest {
+                event_name,
+                payload,
+            },
+            _,
+        ) => rainforest::render(event_name, &payload),
+        (Record::Generic(doc), _) => {
+            let fallback = GenericSettings {
+                id_pointer: None,
+                title: format!("Notification from {}", notification.source),
+                fields: Vec::new(),
+            };
+            let settings = sources
+                .get(&notification.source)
+                .and_then(|s| s.generic.as_ref())
+                .unwrap_or(&fallback);
+            generic::render(&doc, settings, &notification.source)
+        }
     };
     Ok(payload.to_string().into_bytes())
 }

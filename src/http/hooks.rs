@@ -4,7 +4,7 @@
 //! route) so nothing is read or stored for a request that will be refused; the answer comes only
 //! after the journal has the notification on disk.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -14,26 +14,27 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use super::error::json_error;
-use crate::config::{RoutingSettings, SourceSettings};
+use crate::clock::Clock;
+use crate::config::{Settings, SourceSettings};
+use crate::routing;
+use crate::sources::generic::{self, GenericSettings};
 use crate::sources::opportunity::Opportunity;
+use crate::sources::tray_commerce::{TrayError, TrayNotification};
 use crate::sources::{InvalidRecord, SourceKind};
-use crate::store::journal::{Accepted, Journal, NewNotification};
-use crate::store::records::Record;
+use crate::store::journal::{Accepted, Idempotency, Journal, NewNotification};
 use crate::store::StoreError;
 
 /// Seconds a sender is asked to wait after a 503 from the store.
 const STORE_RETRY_AFTER_SECS: u32 = 5;
 
-/// What the intake route needs; shared by all HTTP workers.
+/// What the intake routes need; shared by all HTTP workers.
 pub struct IntakeState {
-    /// `[sources.*]`, by name.
-    pub sources: BTreeMap<String, SourceSettings>,
-    /// Country → region.
-    pub routing: RoutingSettings,
-    /// 413 above this.
-    pub max_body_bytes: usize,
+    /// Sources, regions, routes.
+    pub settings: Arc<Settings>,
     /// The group-commit writer.
     pub journal: Journal,
+    /// Receipt time and coalescing windows.
+    pub clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +55,10 @@ pub enum HookError {
     Malformed(String),
     #[error("{0}")]
     Invalid(InvalidRecord),
-    #[error("{field} {value:?} is not mapped to a region and no routing.default_region is set")]
+    #[error("no region takes this notification: no source region, no [[routes]] match, and {field} {value:?} is in no region's countries with no routing.default_region set")]
     Unroutable { field: String, value: String },
+    #[error("{0}")]
+    BadForm(String),
     #[error("the notification could not be stored durably ({0}); send it again later (a repeat of one that was kept after all is answered as a duplicate)")]
     Store(StoreError),
 }
@@ -72,6 +75,7 @@ impl HookError {
             HookError::Malformed(_) => "malformed_json",
             HookError::Invalid(_) => "invalid_record",
             HookError::Unroutable { .. } => "unroutable",
+            HookError::BadForm(_) => "invalid_request",
             HookError::Store(_) => "store_unavailable",
         }
     }
@@ -85,7 +89,9 @@ impl ResponseError for HookError {
             HookError::WrongToken => StatusCode::FORBIDDEN,
             HookError::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            HookError::Read(_) | HookError::Malformed(_) => StatusCode::BAD_REQUEST,
+            HookError::Read(_) | HookError::Malformed(_) | HookError::BadForm(_) => {
+                StatusCode::BAD_REQUEST
+            }
             HookError::Invalid(_) | HookError::Unroutable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -115,18 +121,102 @@ impl ResponseError for HookError {
 pub async fn receive(
     req: HttpRequest,
     source: web::Path<String>,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, HookError> {
     let source = source.into_inner();
     let settings = state
+        .settings
         .sources
         .get(&source)
+        .filter(|s| s.kind != SourceKind::Rainforest)
         .ok_or_else(|| HookError::UnknownSource(source.clone()))?;
     authorise(&req, settings)?;
-    check_content_type(&req)?;
+    let content_type = content_type(&req);
+    if settings.kind != SourceKind::TrayCommerce {
+        require_json(&content_type)?;
+    }
+    let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
 
-    let limit = state.max_body_bytes;
+    let (doc, raw, idempotency) = match settings.kind {
+        SourceKind::Opportunity => {
+            let doc = parse_json(&body)?;
+            let o = Opportunity::parse(&doc).map_err(HookError::Invalid)?;
+            let raw = String::from_utf8_lossy(&body).into_owned();
+            (doc, raw, Idempotency::Versioned(o.id))
+        }
+        SourceKind::Generic => {
+            let doc = parse_json(&body)?;
+            let fallback = GenericSettings {
+                id_pointer: None,
+                title: String::new(),
+                fields: Vec::new(),
+            };
+            let key = generic::parse(&doc, settings.generic.as_ref().unwrap_or(&fallback))
+                .map_err(HookError::Invalid)?;
+            let raw = String::from_utf8_lossy(&body).into_owned();
+            (doc, raw, key.map_or(Idempotency::None, Idempotency::Dedupe))
+        }
+        SourceKind::TrayCommerce => {
+            let n = TrayNotification::parse(&body, &content_type).map_err(|e| match e {
+                TrayError::MediaType(m) => HookError::MediaType(m),
+                other => HookError::BadForm(other.to_string()),
+            })?;
+            let doc = serde_json::to_value(&n).map_err(|e| HookError::BadForm(e.to_string()))?;
+            let window_ms = settings.coalesce_window.as_millis() as u64;
+            (
+                doc.clone(),
+                doc.to_string(),
+                Idempotency::Coalesce {
+                    key: n.coalesce_key(),
+                    window_ms,
+                },
+            )
+        }
+        SourceKind::Rainforest => return Err(HookError::UnknownSource(source)),
+    };
+    let destination =
+        routing::destination(&state.settings, &source, settings, &doc).ok_or_else(|| {
+            let field = state.settings.routing.field.clone();
+            let value = doc
+                .get(&field)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            HookError::Unroutable { field, value }
+        })?;
+
+    let new = NewNotification {
+        source,
+        kind: settings.kind,
+        idempotency,
+        raw,
+        region: destination.region,
+        url: destination.url.map(|u| u.original()),
+        received_at_ms: state.clock.now_ms(),
+    };
+    let accepted = state.journal.accept(new).await.map_err(HookError::Store)?;
+    let (status, id) = match accepted {
+        Accepted::New(id) => ("accepted", id),
+        Accepted::Duplicate(id) => ("duplicate", id),
+        Accepted::Updated(id) => ("updated", id),
+        Accepted::Coalesced(id) => ("coalesced", id),
+    };
+    let body = json!({"status": status, "id": id.to_string()});
+    Ok(match (settings.kind, accepted) {
+        // Tray counts anything but exactly 200 as a failure and retries for 20 days.
+        (SourceKind::TrayCommerce, _) => HttpResponse::Ok().json(body),
+        (_, Accepted::Duplicate(_)) => HttpResponse::Ok().json(body),
+        _ => HttpResponse::Accepted().json(body),
+    })
+}
+
+/// Reads the body, refusing more than `limit` bytes before reading them all.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, HookError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -144,37 +234,14 @@ pub async fn receive(
         }
         body.extend_from_slice(&chunk);
     }
-
-    let doc: Value =
-        serde_json::from_slice(&body).map_err(|e| HookError::Malformed(e.to_string()))?;
-    let (external_id, record) = match settings.kind {
-        SourceKind::Opportunity => {
-            let o = Opportunity::parse(&doc).map_err(HookError::Invalid)?;
-            (o.id.clone(), Record::Opportunity(o))
-        }
-    };
-    let region = route(&state.routing, &doc)?;
-    // serde_json accepted the body, so it is UTF-8.
-    let raw = String::from_utf8_lossy(&body).into_owned();
-
-    let new = NewNotification {
-        source,
-        external_id,
-        raw,
-        record,
-        region,
-    };
-    match state.journal.accept(new).await.map_err(HookError::Store)? {
-        Accepted::New(id) => {
-            Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "id": id.to_string()})))
-        }
-        Accepted::Duplicate(id) => {
-            Ok(HttpResponse::Ok().json(json!({"status": "duplicate", "id": id.to_string()})))
-        }
-    }
+    Ok(body)
 }
 
-fn authorise(req: &HttpRequest, settings: &SourceSettings) -> Result<(), HookError> {
+fn parse_json(body: &[u8]) -> Result<Value, HookError> {
+    serde_json::from_slice(body).map_err(|e| HookError::Malformed(e.to_string()))
+}
+
+pub fn authorise(req: &HttpRequest, settings: &SourceSettings) -> Result<(), HookError> {
     let Some(expected) = &settings.token else {
         return Ok(());
     };
@@ -193,30 +260,18 @@ fn authorise(req: &HttpRequest, settings: &SourceSettings) -> Result<(), HookErr
     }
 }
 
-fn check_content_type(req: &HttpRequest) -> Result<(), HookError> {
-    let value = req
-        .headers()
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn require_json(value: &str) -> Result<(), HookError> {
     let essence = value.split(';').next().unwrap_or("").trim();
     if essence.eq_ignore_ascii_case("application/json") {
         Ok(())
     } else {
-        Err(HookError::MediaType(value))
+        Err(HookError::MediaType(value.to_string()))
     }
-}
-
-fn route(routing: &RoutingSettings, doc: &Value) -> Result<String, HookError> {
-    let key = doc
-        .get(&routing.field)
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    routing
-        .region_for(key)
-        .map(str::to_string)
-        .ok_or_else(|| HookError::Unroutable {
-            field: routing.field.clone(),
-            value: key.to_string(),
-        })
 }

@@ -4,11 +4,25 @@ pub mod error;
 pub mod fallback;
 pub mod health;
 pub mod hooks;
+pub mod rainforest;
 
 use actix_web::web;
 
 /// Registers every route. Unknown paths and methods get JSON errors, never an HTML page.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Rainforest's paths exist only when a rainforest source is configured.
+pub fn routes(cfg: &mut web::ServiceConfig, rainforest: bool) {
+    if rainforest {
+        cfg.service(
+            web::resource("/events")
+                .route(web::post().to(rainforest::events))
+                .default_service(web::to(fallback::method_not_allowed)),
+        )
+        .route("/integrations", web::get().to(rainforest::integrations))
+        .route(
+            "/integrations/{key}",
+            web::get().to(rainforest::integration),
+        );
+    }
     cfg.service(
         web::resource("/hooks/{source}")
             .route(web::post().to(hooks::receive))

@@ -12,6 +12,8 @@ const HEADER_MAX: usize = 150;
 const FIELD_VALUE_MAX: usize = 300;
 /// Slack truncates `text` beyond 40,000 characters; the fallback is one line in a notification.
 const FALLBACK_MAX: usize = 300;
+/// Slack's limit for a section's text.
+const SECTION_MAX: usize = 3000;
 /// Context elements share the 3,000 character text limit.
 const CONTEXT_MAX: usize = 500;
 /// Shown for an optional field the CRM left out.
@@ -59,6 +61,73 @@ pub fn render_opportunity(o: &Opportunity) -> Value {
             {"type": "section", "fields": fields},
             {"type": "context", "elements": [
                 {"type": "mrkdwn", "text": mrkdwn(&format!("CRM id {} · country {}", o.id, o.country), CONTEXT_MAX)}
+            ]}
+        ]
+    })
+}
+
+/// The fields a change message compares, with their labels, as shown in the full message.
+fn shown_fields(o: &Opportunity) -> Vec<(&'static str, String)> {
+    let owner = match (&o.owner_name, &o.owner_email) {
+        (Some(n), Some(e)) => format!("{n} ({e})"),
+        (Some(n), None) => n.clone(),
+        (None, Some(e)) => e.clone(),
+        (None, None) => MISSING.to_string(),
+    };
+    let or_missing = |v: &Option<String>| v.clone().unwrap_or_else(|| MISSING.to_string());
+    vec![
+        ("Name", o.name.clone()),
+        ("Account", or_missing(&o.account)),
+        (
+            "Amount",
+            o.amount
+                .as_ref()
+                .map_or_else(|| MISSING.to_string(), format_amount),
+        ),
+        ("Stage", or_missing(&o.status)),
+        ("Type", or_missing(&o.kind)),
+        ("Close date", or_missing(&o.close_date)),
+        ("Owner", owner),
+        ("Country", o.country.clone()),
+    ]
+}
+
+/// The follow-up for an updated opportunity: what changed, old → new.
+/// "Amount: 4,500 → 6,000; Close date: 2017-03-16 → 2017-04-01".
+pub fn render_changes(old: &Opportunity, new: &Opportunity) -> Value {
+    let changes: Vec<String> = shown_fields(old)
+        .into_iter()
+        .zip(shown_fields(new))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((label, a), (_, b))| format!("{label}: {a} → {b}"))
+        .collect();
+    let summary = if changes.is_empty() {
+        "no shown field changed".to_string()
+    } else {
+        changes.join("; ")
+    };
+    let title = format!("Updated: {}", new.name);
+    json!({
+        "text": mrkdwn(&format!("{title}. {summary}"), FALLBACK_MAX),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": plain(&title, HEADER_MAX), "emoji": true}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(&summary, SECTION_MAX)}},
+            {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": mrkdwn(&format!("CRM id {} · country {}", new.id, new.country), CONTEXT_MAX)}
+            ]}
+        ]
+    })
+}
+
+/// The short note for the region an opportunity left: "Sample02 moved to EU".
+pub fn render_moved(o: &Opportunity, to: &str) -> Value {
+    let text = format!("{} moved to {to} (country {})", o.name, o.country);
+    json!({
+        "text": mrkdwn(&text, FALLBACK_MAX),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(&text, SECTION_MAX)}},
+            {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": mrkdwn(&format!("CRM id {}", o.id), CONTEXT_MAX)}
             ]}
         ]
     })
@@ -173,5 +242,25 @@ mod tests {
         let o = Opportunity::parse(&json!({"id": "1", "name": "n", "country": "US"})).unwrap();
         let msg = render_opportunity(&o);
         assert_eq!(msg["blocks"][1]["fields"][1]["text"], "*Amount*\n—");
+    }
+
+    #[test]
+    fn a_change_message_names_each_changed_field_old_to_new() {
+        let old = sample();
+        let mut new = sample();
+        new.amount = serde_json::from_value(json!(6000)).unwrap();
+        new.close_date = Some("2017-04-01".into());
+        let msg = render_changes(&old, &new);
+        assert_eq!(
+            msg["blocks"][1]["text"]["text"],
+            "Amount: 4,500 → 6,000; Close date: 2017-03-16 → 2017-04-01"
+        );
+        assert_eq!(msg["blocks"][0]["text"]["text"], "Updated: Sample02");
+    }
+
+    #[test]
+    fn a_move_note_names_the_new_region() {
+        let msg = render_moved(&sample(), "EU");
+        assert!(msg["text"].as_str().unwrap().contains("moved to EU"));
     }
 }

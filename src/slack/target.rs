@@ -63,6 +63,14 @@ impl WebhookUrl {
         }
     }
 
+    /// The value as configured (`https://…` or `file://…`), for storing a one-off target.
+    pub fn original(&self) -> String {
+        match self {
+            WebhookUrl::Http(url) => url.clone(),
+            WebhookUrl::File(path) => format!("file://{}", path.display()),
+        }
+    }
+
     /// The real URL, for the transport only.
     pub fn expose(&self) -> &str {
         match self {

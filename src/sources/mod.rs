@@ -3,6 +3,7 @@
 //! A source kind turns a request body into a validated, normalised record. It knows nothing of
 //! HTTP status codes or storage: the `http` layer maps its errors, the `store` keeps its output.
 
+pub mod generic;
 pub mod opportunity;
 pub mod rainforest;
 pub mod tray_commerce;
@@ -15,12 +16,30 @@ use serde::{Deserialize, Serialize};
 pub enum SourceKind {
     /// A CRM's new-opportunity webhook (seed 000, `../shared/opportunity-webhook.md`).
     Opportunity,
+    /// Tray's commerce notification (seed 003), form-encoded or JSON.
+    TrayCommerce,
+    /// Rainforest's integration events (seed 004), served at `/events`.
+    Rainforest,
+    /// Any JSON object, shown through a configured title and fields.
+    Generic,
 }
 
 impl SourceKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SourceKind::Opportunity => "opportunity",
+            SourceKind::TrayCommerce => "tray-commerce",
+            SourceKind::Rainforest => "rainforest",
+            SourceKind::Generic => "generic",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<SourceKind> {
         match text {
             "opportunity" => Some(SourceKind::Opportunity),
+            "tray-commerce" => Some(SourceKind::TrayCommerce),
+            "rainforest" => Some(SourceKind::Rainforest),
+            "generic" => Some(SourceKind::Generic),
             _ => None,
         }
     }

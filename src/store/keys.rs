@@ -13,6 +13,7 @@
 //! | `q`    | `q` + region + `\0` + due ms + id     | empty: the due queue    |
 //! | `x`    | `x` + delivery id                     | empty: dead-letter list |
 //! | `p`    | `p` + region                          | paused-until ms         |
+//! | `c`    | `c` + source + `\0` + coalescing key  | notification id         |
 //!
 //! Source and region names are validated to `[A-Za-z0-9_-]`, so the `\0` separator is unambiguous.
 
@@ -49,6 +50,13 @@ pub fn external(source: &str, external_id: &str) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(external_id.as_bytes());
     key
+}
+
+/// The open coalescing notification for identical webhooks of a source.
+pub fn coalesce(source: &str, key: &str) -> Vec<u8> {
+    let mut k = external(source, key);
+    k[0] = b'c';
+    k
 }
 
 /// All due-queue keys of one region start with this.

@@ -3,13 +3,21 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sources::opportunity::Opportunity;
+use crate::sources::rainforest::EventName;
+use crate::sources::tray_commerce::TrayNotification;
 use crate::sources::{InvalidRecord, SourceKind};
 
 /// The parsed form of a notification, by source kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Opportunity(Opportunity),
+    TrayCommerce(TrayNotification),
+    /// A Rainforest event as stored: its name and payload (the webhook URL is kept apart).
+    Rainforest {
+        event_name: EventName,
+        payload: serde_json::Value,
+    },
+    Generic(serde_json::Value),
 }
 
 /// One accepted webhook, stored before the sender got its answer.
@@ -25,11 +33,37 @@ pub struct Notification {
     pub received_at_ms: u64,
     /// The source kind that validated it, to parse `raw` again.
     pub kind: SourceKind,
-    /// The body exactly as received. The parsed fields are not stored beside it: parsing is
-    /// deterministic and cheap, and a second copy doubled what sled writes per webhook.
+    /// The body exactly as received (the latest version). The parsed fields are not stored beside
+    /// it: parsing is deterministic and cheap, and a second copy doubled what sled writes.
     pub raw: String,
-    /// The region chosen at intake.
+    /// Earlier versions of an updated notification, oldest first (`raw` is the newest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Version>,
+    /// How many identical notifications were coalesced into this one (1 when none).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u32,
+    /// The delivery target chosen at intake: a region name, or `url.…` for a one-off webhook.
     pub region: String,
+    /// The one-off webhook URL when `region` is `url.…`. A secret: never shown unmasked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// An earlier version of a notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    /// When this version arrived.
+    pub received_at_ms: u64,
+    /// Its body as received.
+    pub raw: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl Notification {
@@ -37,6 +71,34 @@ impl Notification {
     pub fn record(&self) -> Result<Record, InvalidRecord> {
         Record::parse(self.kind, self.raw.as_bytes())
     }
+
+    /// Version `n` (0 is the first) of the body; the newest is `self.earlier.len()`.
+    pub fn version(&self, n: u32) -> Option<&str> {
+        let n = n as usize;
+        match n.cmp(&self.earlier.len()) {
+            std::cmp::Ordering::Less => Some(self.earlier[n].raw.as_str()),
+            std::cmp::Ordering::Equal => Some(self.raw.as_str()),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+
+    /// The number of the newest version.
+    pub fn latest_version(&self) -> u32 {
+        self.earlier.len() as u32
+    }
+}
+
+/// What a delivery posts about its notification.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "message", rename_all = "snake_case")]
+pub enum MessageKind {
+    /// The whole notification.
+    #[default]
+    Full,
+    /// A follow-up naming what changed from version `version - 1` to `version`.
+    Changes { version: u32 },
+    /// A short note that version `version` moved the notification to another region.
+    Moved { version: u32, to: String },
 }
 
 impl Record {
@@ -46,12 +108,34 @@ impl Record {
             .map_err(|e| InvalidRecord(format!("the body is not valid JSON: {e}")))?;
         match kind {
             SourceKind::Opportunity => Opportunity::parse(&doc).map(Record::Opportunity),
+            SourceKind::TrayCommerce => TrayNotification::parse(body, "application/json")
+                .map(Record::TrayCommerce)
+                .map_err(|e| InvalidRecord(e.to_string())),
+            SourceKind::Rainforest => {
+                let event_name = doc
+                    .get("event_name")
+                    .cloned()
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .ok_or_else(|| {
+                        InvalidRecord("the stored event has no known event_name".into())
+                    })?;
+                let payload = doc.get("payload").cloned().unwrap_or_default();
+                Ok(Record::Rainforest {
+                    event_name,
+                    payload,
+                })
+            }
+            SourceKind::Generic if doc.is_object() => Ok(Record::Generic(doc)),
+            SourceKind::Generic => Err(InvalidRecord("the body is not a JSON object".into())),
         }
     }
 
     pub fn kind(&self) -> SourceKind {
         match self {
             Record::Opportunity(_) => SourceKind::Opportunity,
+            Record::TrayCommerce(_) => SourceKind::TrayCommerce,
+            Record::Rainforest { .. } => SourceKind::Rainforest,
+            Record::Generic(_) => SourceKind::Generic,
         }
     }
 }
@@ -93,6 +177,12 @@ pub struct Delivery {
     /// Whose webhook it goes to; the URL is looked up at send time so a corrected URL applies to
     /// what is already queued, and the secret is not copied into the store.
     pub region: String,
+    /// The one-off webhook URL when `region` is `url.…` (a route's or an event's). A secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// What it posts.
+    #[serde(default)]
+    pub message: MessageKind,
     /// When the delivery was created.
     pub created_at_ms: u64,
     /// Counted attempts (a 429 is not counted: it is Slack pacing us, not a failure).

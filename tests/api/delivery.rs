@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use hookrelay::config::Settings;
 use hookrelay::delivery::worker::{Outcome, Worker};
-use hookrelay::sources::opportunity::Opportunity;
-use hookrelay::store::journal::{Accepted, Journal, NewNotification};
-use hookrelay::store::records::{Delivery, DeliveryState, Record};
+use hookrelay::sources::SourceKind;
+use hookrelay::store::journal::{Accepted, Idempotency, Journal, NewNotification};
+use hookrelay::store::records::{Delivery, DeliveryState};
 use hookrelay::store::Store;
 
 use crate::fake_slack::{FakeSlack, Reply};
@@ -197,10 +197,12 @@ fn deliver_one_is_a_single_observable_step() {
     let Accepted::New(id) = journal
         .accept_blocking(NewNotification {
             source: "salesforce".into(),
-            external_id: "step-1".into(),
+            kind: SourceKind::Opportunity,
+            idempotency: Idempotency::Versioned("step-1".into()),
             raw: doc.to_string(),
-            record: Record::Opportunity(Opportunity::parse(&doc).unwrap()),
             region: "UK".into(),
+            url: None,
+            received_at_ms: hookrelay::store::now_ms(),
         })
         .unwrap()
     else {

@@ -1,0 +1,86 @@
+//! Rainforest's Integrations API (seed 004), at the paths it defines: `POST /events`,
+//! `GET /integrations`, `GET /integrations/{key}`, with exactly its request and response shapes.
+//!
+//! The destination URL comes in each event's settings, so it is checked against the source's
+//! `allowed_webhook_hosts` (the relay must not be made to call internal addresses) and stored
+//! apart from the event, masked everywhere it is shown.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::error::json_error;
+use super::hooks::{authorise, read_body, HookError, IntakeState};
+use crate::routing::Destination;
+use crate::sources::rainforest::{self, RainforestEvent};
+use crate::sources::SourceKind;
+use crate::store::journal::{Idempotency, NewNotification};
+
+/// `POST /events`: 201 `{"status":"ok"}` once every target's delivery is on disk.
+pub async fn events(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, HookError> {
+    let Some((source, settings)) = state
+        .settings
+        .sources
+        .iter()
+        .find(|(_, s)| s.kind == SourceKind::Rainforest)
+    else {
+        return Err(HookError::UnknownSource("rainforest".into()));
+    };
+    authorise(&req, settings)?;
+    let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let event = match RainforestEvent::parse(&body, &settings.allowed_webhook_hosts) {
+        Ok(event) => event,
+        Err(e) => {
+            return Ok(json_error(
+                StatusCode::BAD_REQUEST,
+                e.kind(),
+                &e.to_string(),
+            ))
+        }
+    };
+    // The URL (a secret) is kept in the delivery, not in the stored body.
+    let raw = json!({"event_name": event.event_name, "payload": event.payload}).to_string();
+    let dedupe = event.dedupe_key();
+    for url in &event.targets {
+        let destination = Destination::url(url.clone());
+        let idempotency = match &dedupe {
+            Some(key) => Idempotency::Dedupe(format!("{key}:{}", destination.region)),
+            None => Idempotency::None,
+        };
+        let new = NewNotification {
+            source: source.clone(),
+            kind: SourceKind::Rainforest,
+            idempotency,
+            raw: raw.clone(),
+            region: destination.region,
+            url: Some(url.original()),
+            received_at_ms: state.clock.now_ms(),
+        };
+        state.journal.accept(new).await.map_err(HookError::Store)?;
+    }
+    Ok(HttpResponse::Created().json(json!({"status": "ok"})))
+}
+
+/// `GET /integrations`: the schemas of every supported integration.
+pub async fn integrations() -> HttpResponse {
+    HttpResponse::Ok().json(rainforest::integrations())
+}
+
+/// `GET /integrations/{key}`: one schema, 404 for unknown keys.
+pub async fn integration(key: web::Path<String>) -> HttpResponse {
+    match rainforest::integration(&key) {
+        Some(schema) => HttpResponse::Ok().json(schema),
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!(
+                "no integration with key {:?}; GET /integrations lists them",
+                key.as_str()
+            ),
+        ),
+    }
+}
