@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::sources::SourceKind;
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -70,10 +71,14 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                 } else {
                     "no token"
                 };
-                println!(
-                    "source {name}: POST /hooks/{name}, kind {:?}, {auth}",
-                    src.kind
-                );
+                let path = match src.kind {
+                    SourceKind::Rainforest => "POST /events, GET /integrations".to_string(),
+                    _ => format!("POST /hooks/{name}"),
+                };
+                println!("source {name}: {path}, kind {}, {auth}", src.kind.as_str());
+                for (i, step) in crate::routing::describe(&s, name).iter().enumerate() {
+                    println!("  {}. {step}", i + 1);
+                }
             }
             for (name, r) in &s.regions {
                 let mut countries: Vec<&str> = s

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::config::{RouteTarget, Settings, SourceSettings};
 use crate::slack::target::WebhookUrl;
+use crate::sources::SourceKind;
 use crate::store::journal::target_key;
 
 /// A resolved target.
@@ -69,6 +70,62 @@ pub fn destination(
         .and_then(Value::as_str)
         .unwrap_or("");
     settings.routing.region_for(key).map(Destination::region)
+}
+
+/// A source's effective routing, in the order it is tried, for `check-config`.
+pub fn describe(settings: &Settings, source: &str) -> Vec<String> {
+    let Some(own) = settings.sources.get(source) else {
+        return Vec::new();
+    };
+    if own.kind == SourceKind::Rainforest {
+        return vec![
+            "each event's own Slack URL (hosts allowed: ".to_string()
+                + &own.allowed_webhook_hosts.join(", ")
+                + ")",
+        ];
+    }
+    let mut steps = Vec::new();
+    let mut sellers: Vec<_> = own.sellers.iter().collect();
+    sellers.sort();
+    for (seller, region) in sellers {
+        steps.push(format!("seller_id {seller} → region {region}"));
+    }
+    if let Some(region) = &own.region {
+        steps.push(format!(
+            "everything else → region {region} (routes and countries are not used)"
+        ));
+        return steps;
+    }
+    for route in settings
+        .routes
+        .iter()
+        .filter(|r| r.source.as_deref().map_or(true, |s| s == source))
+    {
+        let conditions: Vec<String> = route
+            .matches
+            .iter()
+            .map(|(p, v)| format!("{p} = {v:?}"))
+            .collect();
+        let target = match &route.target {
+            RouteTarget::Region(r) => format!("region {r}"),
+            RouteTarget::Url(u) => format!("webhook {u}"),
+        };
+        let when = if conditions.is_empty() {
+            "always".to_string()
+        } else {
+            conditions.join(" and ")
+        };
+        steps.push(format!("route: {when} → {target}"));
+    }
+    steps.push(format!(
+        "{} by the regions' countries",
+        settings.routing.field
+    ));
+    steps.push(match &settings.routing.default_region {
+        Some(d) => format!("otherwise → region {d}"),
+        None => "otherwise refused with 422".to_string(),
+    });
+    steps
 }
 
 /// Strings as they are, numbers as text.
@@ -158,6 +215,27 @@ mod tests {
                 json!({"seller_id": "1", "type": "renewal", "country": "UK"})
             ),
             Some(Destination::region("EU"))
+        );
+    }
+
+    #[test]
+    fn the_effective_routing_is_described_in_order_without_secrets() {
+        let s = Settings::parse(CONFIG).unwrap();
+        let crm = describe(&s, "crm");
+        assert_eq!(
+            crm[0],
+            "route: /owner_email = \"andrew@tray.io\" → region US"
+        );
+        assert_eq!(crm[1], "route: /country = \"uk\" and /type = \"renewal\" → webhook https://hooks.slack.com/services/***");
+        assert_eq!(crm[2], "country by the regions' countries");
+        assert_eq!(crm[3], "otherwise refused with 422");
+        let shop = describe(&s, "shop");
+        assert_eq!(
+            shop,
+            [
+                "seller_id 391250 → region UK",
+                "everything else → region EU (routes and countries are not used)"
+            ]
         );
     }
 }

@@ -731,4 +731,39 @@ mod tests {
             assert!(s.regions.contains_key(region), "{region}");
         }
     }
+
+    #[test]
+    fn routes_naming_unknown_regions_or_sources_are_rejected() {
+        let bad_region =
+            format!("{GOOD}\n[[routes]]\nmatch = {{ \"/type\" = \"x\" }}\nregion = \"APAC\"\n");
+        let err = Settings::parse(&bad_region).unwrap_err().to_string();
+        assert!(
+            err.contains("routes[0].region") && err.contains("APAC"),
+            "{err}"
+        );
+        let bad_source = format!("{GOOD}\n[[routes]]\nsource = \"erp\"\nregion = \"UK\"\n");
+        let err = Settings::parse(&bad_source).unwrap_err().to_string();
+        assert!(
+            err.contains("routes[0].source") && err.contains("erp"),
+            "{err}"
+        );
+        let both = format!("{GOOD}\n[[routes]]\nregion = \"UK\"\nwebhook_url = \"file://x\"\n");
+        assert!(Settings::parse(&both)
+            .unwrap_err()
+            .to_string()
+            .contains("exactly one"));
+    }
+
+    #[test]
+    fn kind_specific_keys_are_refused_on_other_kinds() {
+        let text = GOOD.replace(
+            "kind = \"opportunity\"",
+            "kind = \"opportunity\"\nsellers = { \"1\" = \"UK\" }",
+        );
+        let err = Settings::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("sources.salesforce.sellers") && err.contains("tray-commerce"),
+            "{err}"
+        );
+    }
 }

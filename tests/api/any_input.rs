@@ -95,6 +95,67 @@ fn check(app: &TestApp, body: &[u8], content_type: &str) -> Result<(), TestCaseE
     Ok(())
 }
 
+/// Any source, any path: 2xx, or a 4xx with a JSON error; an answer with an id names a stored
+/// notification with its delivery.
+fn check_any(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<(), TestCaseError> {
+    let answer = app.post_path(path, content_type, body);
+    prop_assert!(
+        (200..300).contains(&answer.status) || (400..500).contains(&answer.status),
+        "{path}: status {} for {:?}: {}",
+        answer.status,
+        String::from_utf8_lossy(body),
+        answer.text
+    );
+    if answer.status >= 400 {
+        prop_assert!(
+            answer.json["type"].is_string() && answer.json["error"].is_string(),
+            "{}",
+            answer.text
+        );
+    } else if let Some(id) = answer.json["id"].as_str() {
+        let id: u64 = id.parse().map_err(|_| TestCaseError::fail("id"))?;
+        prop_assert!(
+            app.store.notification(id).unwrap().is_some(),
+            "stored whole"
+        );
+        prop_assert!(
+            !app.store.deliveries_of(id).unwrap().is_empty(),
+            "with its delivery"
+        );
+    }
+    Ok(())
+}
+
+/// Form bodies made of Tray's field names and random values.
+fn tray_form() -> impl Strategy<Value = String> {
+    let field = prop_oneof![
+        Just("seller_id"),
+        Just("scope_id"),
+        Just("scope_name"),
+        Just("act"),
+        Just("app_code"),
+        Just("x")
+    ];
+    let value = prop_oneof![
+        Just("order".to_string()),
+        Just("update".to_string()),
+        Just("391250".to_string()),
+        ".{0,12}".prop_map(|s| s)
+    ];
+    prop::collection::vec((field, value), 0..7).prop_map(|pairs| {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            out.append_pair(k, &v);
+        }
+        out.finish()
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -108,6 +169,28 @@ proptest! {
     fn any_json_gets_a_2xx_or_a_4xx_json_error(doc in any_json()) {
         let app = shared_app();
         check(app, doc.to_string().as_bytes(), "application/json; charset=utf-8")?;
+    }
+
+    #[test]
+    fn any_bytes_to_any_source_get_a_2xx_or_a_4xx_json_error(
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        path in prop_oneof![Just("/hooks/shop"), Just("/hooks/orders"), Just("/events"), Just("/hooks/secured")],
+        content_type in prop_oneof![Just("application/json"), Just("application/x-www-form-urlencoded"), Just(""), Just("text/plain")],
+    ) {
+        check_any(shared_app(), path, content_type, &body)?;
+    }
+
+    #[test]
+    fn any_tray_form_gets_a_2xx_or_a_4xx_json_error(form in tray_form()) {
+        check_any(shared_app(), "/hooks/shop", "application/x-www-form-urlencoded", form.as_bytes())?;
+    }
+
+    #[test]
+    fn any_json_to_any_source_gets_a_2xx_or_a_4xx_json_error(
+        doc in any_json(),
+        path in prop_oneof![Just("/hooks/shop"), Just("/hooks/orders"), Just("/events")],
+    ) {
+        check_any(shared_app(), path, "application/json", doc.to_string().as_bytes())?;
     }
 
     #[test]

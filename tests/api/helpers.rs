@@ -5,6 +5,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use std::sync::Arc;
+
+use hookrelay::clock::{Clock, ManualClock, SystemClock};
 use hookrelay::config::Settings;
 use hookrelay::startup::Application;
 use hookrelay::store::journal::Journal;
@@ -52,11 +55,33 @@ webhook_url = "{eu}"
 countries = ["EU", "DE", "FR"]
 rate = "100/s"
 burst = 100
+[sources.shop]
+kind = "tray-commerce"
+sellers = {{ "391250" = "UK" }}
+region = "EU"
+coalesce_window = "1s"
+[sources.rainforest]
+kind = "rainforest"
+allowed_webhook_hosts = ["127.0.0.1"]
+[sources.orders]
+kind = "generic"
+id = "/order/id"
+title = "Order {{/order/id}} from {{/customer}}"
+fields = [["Amount", "/amount"], ["Status", "/status"]]
+region = "US"
+[[routes]]
+source = "salesforce"
+match = {{ "/owner_email" = "Route-Me@example.com" }}
+region = "EU"
+[[routes]]
+match = {{ "/type" = "partner" }}
+webhook_url = "{partners}"
 "#,
         store = store.display(),
         uk = slack.url("uk"),
         us = slack.url("us"),
         eu = slack.url("eu"),
+        partners = slack.url("partners"),
     )
 }
 
@@ -91,12 +116,29 @@ pub fn spawn_with(
     slack: std::sync::Arc<FakeSlack>,
     dir: std::sync::Arc<tempfile::TempDir>,
 ) -> TestApp {
+    spawn_with_clock(text, slack, dir, Arc::new(SystemClock))
+}
+
+/// A default app whose intake clock the test moves by hand.
+pub fn spawn_app_with_clock(clock: Arc<ManualClock>) -> TestApp {
+    let slack = Arc::new(FakeSlack::start());
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let text = config(&slack, dir.path());
+    spawn_with_clock(&text, slack, dir, clock)
+}
+
+pub fn spawn_with_clock(
+    text: &str,
+    slack: std::sync::Arc<FakeSlack>,
+    dir: std::sync::Arc<tempfile::TempDir>,
+    clock: Arc<dyn Clock>,
+) -> TestApp {
     let settings = Settings::parse(text).expect("test config is valid");
     let store_path = settings.store.path.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(settings).expect("application builds");
+            let app = Application::build_with_clock(settings, clock).expect("application builds");
             tx.send((
                 app.port(),
                 app.handle(),
@@ -168,6 +210,23 @@ impl TestApp {
             None,
             body.to_string().as_bytes(),
         )
+    }
+
+    /// POSTs a body to any path.
+    pub fn post_path(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
+        let req = self
+            .agent
+            .post(format!("{}{path}", self.address))
+            .header("Content-Type", content_type);
+        let mut resp = req.send(body).expect("relay answers");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        Answer {
+            status,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+            retry_after: None,
+        }
     }
 
     pub fn get(&self, path: &str) -> Answer {

@@ -7,3 +7,4 @@ mod any_input;
 mod crash;
 mod delivery;
 mod intake;
+mod sources;
