@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::service;
 use crate::sources::SourceKind;
 use crate::startup::Application;
 
@@ -25,12 +26,39 @@ pub enum Command {
     Serve,
     /// Validate the configuration file and show what it sets up.
     CheckConfig,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "hookrelay",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the man page: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
@@ -38,12 +66,17 @@ fn serve(path: &std::path::Path) -> ExitCode {
     let settings = match Settings::load(path) {
         Ok(s) => s,
         Err(e) => {
+            service::init_logging("info");
             log::error!("The configuration is not valid: {e}");
             return ExitCode::FAILURE;
         }
     };
+    service::init_logging(&settings.log_level);
+    ignore_sighup();
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).map_err(|e| e.to_string())?;
+        service::spawn_watchdog(app.heartbeat());
+        service::ready(&format!("listening on port {}", app.port()));
         app.run_until_stopped().await.map_err(|e| e.to_string())
     });
     match result {
@@ -52,6 +85,25 @@ fn serve(path: &std::path::Path) -> ExitCode {
             log::error!("hookrelay could not run: {e}.");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `systemctl reload` is not offered (the unit has no ExecReload): the regions' queues, rate
+/// limits and 429 pauses live in the running scheduler, and a restart is graceful and loses
+/// nothing. A stray SIGHUP would otherwise end the process, so it only logs how to apply changes.
+fn ignore_sighup() {
+    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
+        Ok(mut signals) => {
+            let spawned = std::thread::Builder::new().name("sighup".into()).spawn(move || {
+                for _ in signals.forever() {
+                    log::warn!("SIGHUP received: configuration changes take effect on restart (systemctl restart hookrelay), which loses nothing.");
+                }
+            });
+            if let Err(e) = spawned {
+                log::warn!("Could not watch for SIGHUP: {e}.");
+            }
+        }
+        Err(e) => log::warn!("Could not watch for SIGHUP: {e}."),
     }
 }
 
@@ -89,8 +141,13 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                     .map(|(c, _)| c.as_str())
                     .collect();
                 countries.sort_unstable();
+                let placeholder = if r.webhook_url.is_placeholder() {
+                    " (placeholder: messages are queued, not sent, until a real URL is set)"
+                } else {
+                    ""
+                };
                 println!(
-                    "region {name}: {} · {}/{:?} burst {} · countries {}",
+                    "region {name}: {}{placeholder} · {}/{:?} burst {} · countries {}",
                     r.webhook_url,
                     r.rate.count,
                     r.rate.per,

@@ -3,6 +3,7 @@
 //! `Application::build` binds its own listener, so tests ask for port 0 and read the real port.
 
 use std::net::TcpListener;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -137,6 +138,11 @@ impl Application {
         &self.journal
     }
 
+    /// Milliseconds of the scheduler's last loop, for the systemd watchdog.
+    pub fn heartbeat(&self) -> Arc<AtomicU64> {
+        self.dispatcher.heartbeat()
+    }
+
     /// Read access to the store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -146,6 +152,7 @@ impl Application {
     /// attempts under way finish (bounded), outcomes are committed, the store is closed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        crate::service::stopping();
         log::info!("Stopping: no new webhooks are accepted; letting deliveries under way finish.");
         self.dispatcher.stop(self.shutdown_timeout);
         self.journal.close();
@@ -158,6 +165,13 @@ impl Application {
 }
 
 fn report_backlog(store: &Store, settings: &Settings) {
+    for (name, region) in &settings.regions {
+        if region.webhook_url.is_placeholder() {
+            log::warn!(
+                "Region {name} is not configured yet: its webhook_url is the placeholder from the shipped config. Its messages are accepted and kept in the queue; set regions.{name}.webhook_url to the channel's incoming-webhook URL and restart hookrelay to send them."
+            );
+        }
+    }
     match store.pending_by_region() {
         Ok(counts) => {
             for (region, n) in counts {

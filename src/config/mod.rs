@@ -64,6 +64,8 @@ pub struct Settings {
     pub regions: BTreeMap<String, RegionSettings>,
     /// `[[routes]]`, in file order: the first that matches wins.
     pub routes: Vec<Route>,
+    /// Log level (`error` … `trace`); `RUST_LOG` overrides it.
+    pub log_level: String,
 }
 
 /// Where a matching route sends a notification.
@@ -400,6 +402,15 @@ impl Settings {
                 "one [sources.rainforest] table",
             ));
         }
+        let log_level = raw.log.level.trim().to_lowercase();
+        if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+            return Err(ConfigError::invalid(
+                "log.level",
+                &raw.log.level,
+                "is not a log level",
+                "\"info\" (or error, warn, debug, trace)",
+            ));
+        }
         let routes = raw
             .routes
             .iter()
@@ -425,6 +436,7 @@ impl Settings {
             sources,
             regions,
             routes,
+            log_level,
         })
     }
 }

@@ -13,7 +13,7 @@ pub mod scheduler;
 pub mod worker;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,6 +34,8 @@ pub struct Dispatcher {
     exited: Receiver<()>,
     /// Scheduler plus workers.
     threads: Vec<JoinHandle<()>>,
+    /// Set by the scheduler on every loop (ms); the watchdog reads it.
+    heartbeat: Arc<AtomicU64>,
 }
 
 impl Dispatcher {
@@ -69,11 +71,13 @@ impl Dispatcher {
         let store = worker.store.clone();
         let regions: Arc<BTreeMap<_, _>> = Arc::clone(&worker.regions);
         let exit = exited_tx;
+        let heartbeat = Arc::new(AtomicU64::new(now_ms()));
+        let beat = Arc::clone(&heartbeat);
         threads.push(
             std::thread::Builder::new()
                 .name("scheduler".into())
                 .spawn(move || {
-                    scheduler::run(store, &regions, events_rx, jobs_tx);
+                    scheduler::run(store, &regions, events_rx, jobs_tx, &beat);
                     let _ = exit.send(());
                 })?,
         );
@@ -82,7 +86,12 @@ impl Dispatcher {
             stopping,
             exited,
             threads,
+            heartbeat,
         })
+    }
+
+    pub fn heartbeat(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.heartbeat)
     }
 
     /// Stops dispatching, lets attempts under way finish for up to `grace`, and returns whether

@@ -5,6 +5,7 @@
 //! failing region can hold at most one worker, so the others never wait behind it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -74,14 +75,17 @@ pub fn run(
     regions: &BTreeMap<String, RegionSettings>,
     events: Receiver<Event>,
     jobs: Sender<Job>,
+    heartbeat: &AtomicU64,
 ) {
     let now = now_ms();
     let pauses = store.pauses().unwrap_or_else(|e| {
         log::error!("Could not read the regions' 429 pauses from the store: {e}.");
         HashMap::new()
     });
+    // A region whose URL is still the shipped placeholder has no state: its messages stay queued.
     let mut states: BTreeMap<String, RegionState> = regions
         .iter()
+        .filter(|(_, r)| !r.webhook_url.is_placeholder())
         .map(|(name, r)| {
             let state = RegionState {
                 bucket: TokenBucket::new(r.rate, r.burst, now),
@@ -103,6 +107,7 @@ pub fn run(
 
     loop {
         let now = now_ms();
+        heartbeat.store(now, Ordering::Relaxed);
         let mut wake_at = now + IDLE_POLL.as_millis() as u64;
         for (name, state) in states.iter_mut() {
             if state.busy {

@@ -52,6 +52,18 @@ impl WebhookUrl {
         Ok(WebhookUrl::Http(raw.to_string()))
     }
 
+    /// Whether this is a placeholder from a shipped config rather than a real webhook: Slack's
+    /// documented example (`…/T00000000/B00000000/XXXXXXXX…`) or any URL containing `REPLACE_ME`.
+    /// A placeholder region queues its messages but sends nothing until it is configured.
+    pub fn is_placeholder(&self) -> bool {
+        match self {
+            WebhookUrl::Http(url) => {
+                url.contains("/T00000000/B00000000/") || url.contains("REPLACE_ME")
+            }
+            WebhookUrl::File(_) => false,
+        }
+    }
+
     /// The host name (with port) of an HTTP target; `None` for files.
     pub fn host(&self) -> Option<&str> {
         match self {
@@ -156,5 +168,18 @@ mod tests {
             WebhookUrl::parse("https://a b"),
             Err(WebhookUrlError::BadCharacters)
         );
+    }
+
+    #[test]
+    fn slacks_example_url_is_a_placeholder_and_a_real_one_is_not() {
+        let example =
+            "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
+        assert!(WebhookUrl::parse(example).unwrap().is_placeholder());
+        assert!(
+            WebhookUrl::parse("https://hooks.slack.com/services/REPLACE_ME")
+                .unwrap()
+                .is_placeholder()
+        );
+        assert!(!WebhookUrl::parse(SECRET).unwrap().is_placeholder());
     }
 }

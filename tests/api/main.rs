@@ -4,7 +4,9 @@ mod fake_slack;
 mod helpers;
 
 mod any_input;
+mod binary;
 mod crash;
 mod delivery;
 mod intake;
+mod service;
 mod sources;
