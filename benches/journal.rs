@@ -41,6 +41,7 @@ fn notification() -> NewNotification {
         idempotency: Idempotency::Versioned(external_id),
         region: "UK".into(),
         url: None,
+        also: Vec::new(),
         received_at_ms: hookrelay::store::now_ms(),
     }
 }

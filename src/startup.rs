@@ -88,7 +88,7 @@ impl Application {
                 return Err(e.into());
             }
         };
-        let dispatcher = Dispatcher::start(worker, (events_tx, events_rx))?;
+        let dispatcher = Dispatcher::start(worker, (events_tx, events_rx), Arc::clone(&clock))?;
 
         let rainforest = settings
             .sources
@@ -175,7 +175,9 @@ fn report_backlog(store: &Store, settings: &Settings) {
     match store.pending_by_region() {
         Ok(counts) => {
             for (region, n) in counts {
-                if settings.regions.contains_key(&region) {
+                if region.starts_with("url.") {
+                    log::info!("Resuming {n} pending deliveries for a one-off webhook ({region}).");
+                } else if settings.regions.contains_key(&region) {
                     log::info!("Resuming {n} pending deliveries for region {region}.");
                 } else {
                     log::error!(

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::clock::Clock;
 use crate::store::now_ms;
 use scheduler::{Event, Job};
 use worker::{Outcome, Worker};
@@ -44,6 +45,7 @@ impl Dispatcher {
     pub fn start(
         worker: Worker,
         events: (Sender<Event>, Receiver<Event>),
+        clock: Arc<dyn Clock>,
     ) -> std::io::Result<Dispatcher> {
         let (events_tx, events_rx) = events;
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
@@ -77,7 +79,7 @@ impl Dispatcher {
             std::thread::Builder::new()
                 .name("scheduler".into())
                 .spawn(move || {
-                    scheduler::run(store, &regions, events_rx, jobs_tx, &beat);
+                    scheduler::run(store, &regions, events_rx, jobs_tx, &beat, clock.as_ref());
                     let _ = exit.send(());
                 })?,
         );
@@ -176,7 +178,8 @@ mod tests {
         store.db().insert(keys::due("UK", 1, 999), &[]).unwrap();
         let (journal, writer) = Journal::start(store.clone(), None).unwrap();
         let worker = Worker::new(store.clone(), journal.clone(), &settings).unwrap();
-        let dispatcher = Dispatcher::start(worker, crossbeam_channel::unbounded()).unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let dispatcher = Dispatcher::start(worker, crossbeam_channel::unbounded(), clock).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while store.first_due("UK").unwrap().is_some() {
             assert!(Instant::now() < deadline, "the stale entry is still queued");

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::rate_limit::TokenBucket;
+use crate::clock::Clock;
 use crate::config::{Rate, RegionSettings};
 use crate::store::{now_ms, Store};
 
@@ -58,13 +59,19 @@ struct RegionState {
     paused_until_ms: u64,
 }
 
-/// Adds a `url.…` target with the default limit; region names come only from the config.
-fn add_one_off(states: &mut BTreeMap<String, RegionState>, target: String, now: u64) {
+/// Adds a `url.…` target with the default limit and any stored 429 pause; region names come
+/// only from the config.
+fn add_one_off(
+    states: &mut BTreeMap<String, RegionState>,
+    pauses: &HashMap<String, u64>,
+    target: String,
+    now: u64,
+) {
     if target.starts_with(ONE_OFF_PREFIX) && !states.contains_key(&target) {
         let state = RegionState {
             bucket: TokenBucket::new(Rate::SLACK_DEFAULT, ONE_OFF_BURST, now),
             busy: false,
-            paused_until_ms: 0,
+            paused_until_ms: pauses.get(&target).copied().unwrap_or(0),
         };
         states.insert(target, state);
     }
@@ -76,8 +83,9 @@ pub fn run(
     events: Receiver<Event>,
     jobs: Sender<Job>,
     heartbeat: &AtomicU64,
+    clock: &dyn Clock,
 ) {
-    let now = now_ms();
+    let now = clock.now_ms();
     let pauses = store.pauses().unwrap_or_else(|e| {
         log::error!("Could not read the regions' 429 pauses from the store: {e}.");
         HashMap::new()
@@ -99,15 +107,18 @@ pub fn run(
     match store.pending_by_region() {
         Ok(pending) => {
             for target in pending.into_keys() {
-                add_one_off(&mut states, target, now);
+                add_one_off(&mut states, &pauses, target, now);
             }
         }
         Err(e) => log::error!("Could not read the queue at start: {e}."),
     }
 
     loop {
-        let now = now_ms();
-        heartbeat.store(now, Ordering::Relaxed);
+        let now = clock.now_ms();
+        heartbeat.store(now_ms(), Ordering::Relaxed);
+        // One-off targets are forgotten once idle with an empty queue, so a stream of distinct
+        // event URLs cannot grow this map (and each pass) without bound.
+        let mut idle: Vec<String> = Vec::new();
         let mut wake_at = now + IDLE_POLL.as_millis() as u64;
         for (name, state) in states.iter_mut() {
             if state.busy {
@@ -119,7 +130,12 @@ pub fn run(
             }
             let (due, delivery_id) = match store.first_due(name) {
                 Ok(Some(head)) => head,
-                Ok(None) => continue,
+                Ok(None) => {
+                    if name.starts_with(ONE_OFF_PREFIX) {
+                        idle.push(name.clone());
+                    }
+                    continue;
+                }
                 Err(e) => {
                     log::error!("Could not read region {name}'s queue: {e}.");
                     state.paused_until_ms = now + STORE_ERROR_PAUSE_MS;
@@ -148,13 +164,16 @@ pub fn run(
             }
         }
 
-        let timeout = Duration::from_millis(wake_at.saturating_sub(now_ms()));
+        for name in idle {
+            states.remove(&name);
+        }
+        let timeout = Duration::from_millis(wake_at.saturating_sub(clock.now_ms()));
         let mut next = events.recv_timeout(timeout);
         loop {
             match next {
                 Ok(Event::Wake(targets)) => {
                     for target in targets {
-                        add_one_off(&mut states, target, now_ms());
+                        add_one_off(&mut states, &pauses, target, clock.now_ms());
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}

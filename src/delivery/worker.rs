@@ -203,13 +203,20 @@ pub fn render(
 ) -> Result<Vec<u8>, InvalidRecord> {
     let payload = match (notification.record()?, message) {
         (Record::Opportunity(o), MessageKind::Full) => render_opportunity(&o),
-        (Record::Opportunity(new), MessageKind::Changes { version }) => {
-            let before = notification
-                .version(version.saturating_sub(1))
-                .ok_or_else(|| InvalidRecord(format!("version {version} has no predecessor")))?;
-            match Record::parse(notification.kind, before.as_bytes())? {
-                Record::Opportunity(old) => render_changes(&old, &new),
-                _ => return Err(InvalidRecord("versions of different kinds".into())),
+        (Record::Opportunity(latest), MessageKind::Changes { version }) => {
+            // This follow-up is about version-1 → version, whatever came after it.
+            let parse = |n: u32| {
+                notification
+                    .version(n)
+                    .and_then(|raw| Record::parse(notification.kind, raw.as_bytes()).ok())
+            };
+            match (parse(version.saturating_sub(1)), parse(*version)) {
+                (Some(Record::Opportunity(old)), Some(Record::Opportunity(new))) => {
+                    render_changes(&old, &new)
+                }
+                // An earlier body that no longer parses cannot be compared: send the whole message.
+                (_, Some(Record::Opportunity(new))) => render_opportunity(&new),
+                _ => render_opportunity(&latest),
             }
         }
         (Record::Opportunity(o), MessageKind::Moved { to, .. }) => render_moved(&o, to),

@@ -193,6 +193,7 @@ pub async fn receive(
         raw,
         region: destination.region,
         url: destination.url.map(|u| u.original()),
+        also: Vec::new(),
         received_at_ms: state.clock.now_ms(),
     };
     let accepted = state.journal.accept(new).await.map_err(HookError::Store)?;

@@ -42,26 +42,33 @@ pub async fn events(
             ))
         }
     };
-    // The URL (a secret) is kept in the delivery, not in the stored body.
+    // One notification with a delivery per target, stored in one batch: all or none. The URLs
+    // (secrets) are kept in the deliveries, not in the stored body.
     let raw = json!({"event_name": event.event_name, "payload": event.payload}).to_string();
-    let dedupe = event.dedupe_key();
-    for url in &event.targets {
-        let destination = Destination::url(url.clone());
-        let idempotency = match &dedupe {
-            Some(key) => Idempotency::Dedupe(format!("{key}:{}", destination.region)),
-            None => Idempotency::None,
-        };
-        let new = NewNotification {
-            source: source.clone(),
-            kind: SourceKind::Rainforest,
-            idempotency,
-            raw: raw.clone(),
-            region: destination.region,
-            url: Some(url.original()),
-            received_at_ms: state.clock.now_ms(),
-        };
-        state.journal.accept(new).await.map_err(HookError::Store)?;
-    }
+    let mut targets = event.targets.iter().map(|url| {
+        let d = Destination::url(url.clone());
+        (d.region, Some(url.original()))
+    });
+    let Some((region, url)) = targets.next() else {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the event names no slack integration",
+        ));
+    };
+    let new = NewNotification {
+        source: source.clone(),
+        kind: SourceKind::Rainforest,
+        idempotency: event
+            .dedupe_key()
+            .map_or(Idempotency::None, Idempotency::Dedupe),
+        raw,
+        region,
+        url,
+        also: targets.collect(),
+        received_at_ms: state.clock.now_ms(),
+    };
+    state.journal.accept(new).await.map_err(HookError::Store)?;
     Ok(HttpResponse::Created().json(json!({"status": "ok"})))
 }
 

@@ -98,14 +98,17 @@ impl WebhookUrl {
             WebhookUrl::File(path) => format!("file://{}", path.display()),
             WebhookUrl::Http(url) => {
                 let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-                let mut parts = rest.splitn(3, '/');
-                let host = parts.next().unwrap_or("");
-                match (parts.next(), parts.next()) {
-                    (Some(first), Some(_)) if !first.is_empty() => {
-                        format!("{scheme}://{host}/{first}/***")
-                    }
-                    (Some(p), None) if !p.is_empty() => format!("{scheme}://{host}/***"),
-                    _ => format!("{scheme}://{host}/"),
+                let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                let (host, tail) = rest.split_at(host_end);
+                // Keep the first path segment (`/services`) when there is a path; hide the rest.
+                let first = tail
+                    .strip_prefix('/')
+                    .and_then(|p| p.split(['/', '?', '#']).next())
+                    .filter(|seg| !seg.is_empty() && tail.len() > seg.len() + 1);
+                match (first, tail.is_empty()) {
+                    (Some(seg), _) => format!("{scheme}://{host}/{seg}/***"),
+                    (None, true) => format!("{scheme}://{host}/"),
+                    (None, false) => format!("{scheme}://{host}/***"),
                 }
             }
         }
@@ -181,5 +184,21 @@ mod tests {
                 .is_placeholder()
         );
         assert!(!WebhookUrl::parse(SECRET).unwrap().is_placeholder());
+    }
+
+    #[test]
+    fn a_query_or_fragment_is_masked_too() {
+        for url in [
+            "http://127.0.0.1:1?SECRET5",
+            "https://h.example/#SECRET",
+            "https://h.example/services?SECRET",
+        ] {
+            let masked = WebhookUrl::parse(url).unwrap().masked();
+            assert!(!masked.contains("SECRET"), "{url} -> {masked}");
+        }
+        assert_eq!(
+            WebhookUrl::parse("https://h.example").unwrap().masked(),
+            "https://h.example/"
+        );
     }
 }

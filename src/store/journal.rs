@@ -24,6 +24,9 @@ use crate::sources::SourceKind;
 
 /// Most commands in one batch: bounds the latency of the first request in a very large batch.
 const MAX_BATCH: usize = 1024;
+/// A coalesced message is due this long after its window closes, so that every repeat accepted
+/// inside the window is counted before a worker can render it.
+pub const COALESCE_GRACE_MS: u64 = 1000;
 
 /// How a repeat of a notification is recognised and what it does.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +58,9 @@ pub struct NewNotification {
     pub region: String,
     /// The one-off webhook URL for `url.…` targets.
     pub url: Option<String>,
+    /// Further targets that get the same message (a Rainforest event naming several webhooks),
+    /// as (target key, one-off URL). Stored in the same batch, so all or none.
+    pub also: Vec<(String, Option<String>)>,
     /// When it arrived, from the relay's clock (tests control it).
     pub received_at_ms: u64,
 }
@@ -278,6 +284,8 @@ struct BatchState<'a> {
     keys: HashMap<Vec<u8>, u64>,
     /// Notifications created or changed in this batch, written at its end.
     notifications: HashMap<u64, Notification>,
+    /// Coalescing entries added in this batch: key → (notification, delivery, window end).
+    windows: HashMap<Vec<u8>, Window>,
     new_targets: BTreeSet<String>,
 }
 
@@ -289,6 +297,7 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
         batch: sled::Batch::default(),
         keys: HashMap::new(),
         notifications: HashMap::new(),
+        windows: HashMap::new(),
         new_targets: BTreeSet::new(),
     };
     let mut replies = Vec::with_capacity(commands.len());
@@ -345,40 +354,66 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
 impl BatchState<'_> {
     fn accept(&mut self, new: NewNotification) -> Result<Accepted, StoreError> {
         match new.idempotency.clone() {
-            Idempotency::None => self.create(new, None, 0),
+            Idempotency::None => Ok(Accepted::New(self.create(new, None, 0)?.0)),
             Idempotency::Dedupe(key) => {
                 let ext = keys::external(&new.source, &key);
                 match self.lookup(&ext)? {
                     Some(id) => Ok(Accepted::Duplicate(id)),
-                    None => self.create(new, Some((ext, key)), 0),
+                    None => Ok(Accepted::New(self.create(new, Some((ext, key)), 0)?.0)),
                 }
             }
             Idempotency::Versioned(key) => {
                 let ext = keys::external(&new.source, &key);
                 match self.lookup(&ext)? {
-                    None => self.create(new, Some((ext, key)), 0),
-                    Some(id) => self.update(id, new),
+                    None => Ok(Accepted::New(self.create(new, Some((ext, key)), 0)?.0)),
+                    Some(id) => self.update(id, (ext, key), new),
                 }
             }
             Idempotency::Coalesce { key, window_ms } => {
                 let ckey = keys::coalesce(&new.source, &key);
-                if let Some(id) = self.lookup(&ckey)? {
-                    let mut n = self.notification(id)?;
-                    if new.received_at_ms < n.received_at_ms.saturating_add(window_ms) {
+                if let Some(w) = self.window(&ckey)? {
+                    // Only into a message no worker has tried yet: once it is out, a repeat is news.
+                    if new.received_at_ms < w.ends_ms && self.untried(w.delivery_id)? {
+                        let mut n = self.notification(w.notification_id)?;
                         n.count = n.count.saturating_add(1);
-                        self.notifications.insert(id, n);
-                        return Ok(Accepted::Coalesced(id));
+                        self.notifications.insert(w.notification_id, n);
+                        return Ok(Accepted::Coalesced(w.notification_id));
                     }
                 }
-                // The one message goes out when the window closes, with the final count.
-                let accepted = self.create(new, None, window_ms)?;
-                if let Accepted::New(id) = accepted {
-                    self.batch.insert(ckey.clone(), &id.to_be_bytes());
-                    self.keys.insert(ckey, id);
-                }
-                Ok(accepted)
+                let ends_ms = new.received_at_ms.saturating_add(window_ms);
+                let (id, delivery_id) = self.create(new, None, window_ms + COALESCE_GRACE_MS)?;
+                let w = Window {
+                    notification_id: id,
+                    delivery_id,
+                    ends_ms,
+                };
+                self.batch.insert(ckey.clone(), w.encode().to_vec());
+                self.windows.insert(ckey, w);
+                Ok(Accepted::New(id))
             }
         }
+    }
+
+    /// The open coalescing window of a key, if any.
+    fn window(&self, key: &[u8]) -> Result<Option<Window>, StoreError> {
+        if let Some(w) = self.windows.get(key) {
+            return Ok(Some(*w));
+        }
+        Ok(self.db.get(key)?.and_then(|v| Window::decode(&v)))
+    }
+
+    /// Whether a delivery is still pending and was never attempted.
+    fn untried(&self, delivery_id: u64) -> Result<bool, StoreError> {
+        if self.windows.values().any(|w| w.delivery_id == delivery_id) {
+            return Ok(true); // created in this batch
+        }
+        Ok(match self.db.get(keys::delivery(delivery_id))? {
+            Some(v) => {
+                let d: Delivery = decode(&v)?;
+                d.due_ms().is_some() && d.history.is_empty()
+            }
+            None => false,
+        })
     }
 
     fn lookup(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
@@ -409,12 +444,13 @@ impl BatchState<'_> {
         }
     }
 
+    /// Stores a new notification with its deliveries; returns (notification id, first delivery id).
     fn create(
         &mut self,
         new: NewNotification,
         index: Option<(Vec<u8>, String)>,
         delay_ms: u64,
-    ) -> Result<Accepted, StoreError> {
+    ) -> Result<(u64, u64), StoreError> {
         let id = self.db.generate_id()?;
         let external_id = match index {
             Some((ext, key)) => {
@@ -424,26 +460,39 @@ impl BatchState<'_> {
             }
             None => id.to_string(),
         };
-        let now = new.received_at_ms;
+        let due = new.received_at_ms + delay_ms;
+        let first = self.deliver(id, &new.region, new.url.clone(), due, MessageKind::Full)?;
+        for (region, url) in &new.also {
+            self.deliver(id, region, url.clone(), due, MessageKind::Full)?;
+        }
         let n = Notification {
             id,
             source: new.source,
             external_id,
-            received_at_ms: now,
+            received_at_ms: new.received_at_ms,
             kind: new.kind,
             raw: new.raw,
             earlier: Vec::new(),
             count: 1,
-            region: new.region.clone(),
-            url: new.url.clone(),
+            region: new.region,
+            url: new.url,
         };
         self.notifications.insert(id, n);
-        self.deliver(id, &new.region, new.url, now + delay_ms, MessageKind::Full)?;
-        Ok(Accepted::New(id))
+        Ok((id, first))
     }
 
-    fn update(&mut self, id: u64, new: NewNotification) -> Result<Accepted, StoreError> {
+    fn update(
+        &mut self,
+        id: u64,
+        index: (Vec<u8>, String),
+        new: NewNotification,
+    ) -> Result<Accepted, StoreError> {
         let mut n = self.notification(id)?;
+        if n.kind != new.kind {
+            // The source changed kind in the config: versions of different formats cannot be
+            // compared, so this is a new notification and the key now points at it.
+            return Ok(Accepted::New(self.create(new, Some(index), 0)?.0));
+        }
         let same = match (n.record(), Record::parse(new.kind, new.raw.as_bytes())) {
             (Ok(old), Ok(fresh)) => old == fresh,
             _ => n.raw == new.raw,
@@ -493,7 +542,7 @@ impl BatchState<'_> {
         url: Option<String>,
         due_ms: u64,
         message: MessageKind,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let id = self.db.generate_id()?;
         let d = Delivery {
             id,
@@ -509,7 +558,41 @@ impl BatchState<'_> {
         self.batch.insert(&keys::delivery(id), encode(&d));
         self.batch.insert(keys::due(region, due_ms, id), &[]);
         self.new_targets.insert(region.to_string());
-        Ok(())
+        Ok(id)
+    }
+}
+
+/// An open coalescing window, as stored under its `c` key.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    notification_id: u64,
+    /// The one delivery that posts the count.
+    delivery_id: u64,
+    /// Repeats received before this (ms) are counted in; fixed when the window opens, so a
+    /// later config change does not reopen a window whose message is out.
+    ends_ms: u64,
+}
+
+impl Window {
+    fn encode(&self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&self.notification_id.to_be_bytes());
+        out[8..16].copy_from_slice(&self.delivery_id.to_be_bytes());
+        out[16..].copy_from_slice(&self.ends_ms.to_be_bytes());
+        out
+    }
+
+    fn decode(v: &[u8]) -> Option<Window> {
+        let n = |r: std::ops::Range<usize>| {
+            v.get(r)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+        };
+        Some(Window {
+            notification_id: n(0..8)?,
+            delivery_id: n(8..16)?,
+            ends_ms: n(16..24)?,
+        })
     }
 }
 
@@ -548,6 +631,7 @@ mod tests {
             raw,
             region: "UK".into(),
             url: None,
+            also: Vec::new(),
             received_at_ms: now_ms(),
         }
     }
