@@ -578,12 +578,29 @@ fn route(
 ) -> Result<Route, ConfigError> {
     let key = |field: &str| format!("routes[{i}].{field}");
     if let Some(source) = &r.source {
-        if !sources.contains_key(source) {
+        let Some(own) = sources.get(source) else {
             return Err(ConfigError::invalid(
                 &key("source"),
                 source,
                 "names no [sources.…] table",
                 "\"salesforce\"",
+            ));
+        };
+        // A route that can never apply is a mistake worth refusing, not a silent no-op.
+        if own.kind == SourceKind::Rainforest {
+            return Err(ConfigError::invalid(
+                &key("source"),
+                source,
+                "is a rainforest source, whose events name their own webhook URL",
+                "a route for another source",
+            ));
+        }
+        if own.region.is_some() {
+            return Err(ConfigError::invalid(
+                &key("source"),
+                source,
+                "has its own region, which is tried first, so this route would never apply",
+                "remove sources.NAME.region to route it",
             ));
         }
     }
@@ -777,5 +794,19 @@ mod tests {
             err.contains("sources.salesforce.sellers") && err.contains("tray-commerce"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_route_that_could_never_apply_is_refused() {
+        let text = format!("{GOOD}\n[sources.rf]\nkind = \"rainforest\"\n[[routes]]\nsource = \"rf\"\nregion = \"UK\"\n");
+        assert!(Settings::parse(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("rainforest"));
+        let text = format!("{GOOD}\n[sources.shop]\nkind = \"tray-commerce\"\nregion = \"US\"\n[[routes]]\nsource = \"shop\"\nregion = \"UK\"\n");
+        assert!(Settings::parse(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("never apply"));
     }
 }

@@ -692,3 +692,45 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod format_tests {
+    use super::super::{keys, Store, FORMAT_VERSION};
+    use crate::store::records::{DeliveryState, MessageKind};
+
+    /// Records exactly as the first build wrote them, before `earlier`, `count`, `url` and
+    /// `message` existed: an upgraded relay must read them and deliver what they queued.
+    #[test]
+    fn a_store_written_by_the_first_format_opens_and_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.insert(keys::FORMAT_VERSION, b"1").unwrap();
+            let notification = r#"{"id":7,"source":"salesforce","external_id":"0065800000BwzJt","received_at_ms":1700000000000,"kind":"opportunity","raw":"{\"id\":\"0065800000BwzJt\",\"name\":\"Sample02\",\"country\":\"UK\"}","region":"UK"}"#;
+            let delivery = r#"{"id":8,"notification_id":7,"region":"UK","created_at_ms":1700000000000,"attempts":1,"state":{"state":"pending","next_at_ms":1700000005000},"history":[{"at_ms":1700000000100,"status":503,"answer":""}]}"#;
+            db.insert(keys::notification(7), notification.as_bytes())
+                .unwrap();
+            db.insert(keys::delivery(8), delivery.as_bytes()).unwrap();
+            db.insert(keys::due("UK", 1_700_000_005_000, 8), &[])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let n = store.notification(7).unwrap().unwrap();
+        assert_eq!((n.count, n.earlier.len(), n.url.as_deref()), (1, 0, None));
+        assert!(n.record().is_ok());
+        let d = store.delivery(8).unwrap().unwrap();
+        assert_eq!(d.message, MessageKind::Full);
+        assert_eq!(
+            d.state,
+            DeliveryState::Pending {
+                next_at_ms: 1_700_000_005_000
+            }
+        );
+        assert_eq!(store.first_due("UK").unwrap(), Some((1_700_000_005_000, 8)));
+        assert_eq!(
+            FORMAT_VERSION, 1,
+            "a new format needs a migration and a test like this one"
+        );
+    }
+}
