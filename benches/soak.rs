@@ -1,1 +1,919 @@
-fn main() {}
+//! Soak harness: the store stays bounded under steady load when delivered notifications are purged.
+//!
+//! Run with `cargo bench --bench soak` (1,000,000 notifications; several minutes), or
+//! `SOAK_TOTAL=20000 cargo bench --bench soak` for a quick smoke run.
+//!
+//! What it does:
+//!
+//! - starts an in-process HTTP sink on `127.0.0.1:0` standing in for Slack: every POST is answered
+//!   `200 ok` at once (keep-alive, a thread per connection) and counted;
+//! - starts the real `hookrelay` release binary (`serve --config <temp config>`) with the
+//!   `salesforce` opportunity source, three regions UK/US/EU pointing at the sink with
+//!   `rate = "100000/s"`, `burst = 10000`, `delivery.workers = 8`, a temporary store, and
+//!   `store.retention` / `store.dead_letter_retention` = `SOAK_RETENTION` and
+//!   `store.purge_interval` = `SOAK_PURGE_INTERVAL`;
+//! - posts `SOAK_TOTAL` unique opportunities (country cycling UK/US/EU) over `SOAK_CONNS`
+//!   keep-alive connections. Each region delivers one message at a time, so intake can outrun
+//!   delivery: whenever the backlog (accepted minus received by the sink) exceeds
+//!   `SOAK_MAX_BACKLOG`, the clients pause until it drains below it;
+//! - every 10 s prints elapsed time, posted, delivered, backlog, the store's size on disk (all
+//!   files under the store directory) and the relay's RSS (`VmRSS` in `/proc/PID/status`);
+//! - at the end waits for the backlog to reach 0, then 2 × retention + purge interval so the
+//!   background purge catches up, and prints a summary. The store is **bounded** if its size after
+//!   that final purge is at most `BOUND_FACTOR` × its size at 10 % of the run (by then the store
+//!   has reached its steady state: retention's worth of delivered notifications plus the backlog).
+//!   Without purging it would keep growing with the number of notifications, ~10× from 10 % to the
+//!   end;
+//! - SIGTERMs the relay and reports its exit status (with its last 20 log lines if not 0).
+//!
+//! The process exits 1 if the store was not bounded, a request failed, the backlog did not drain
+//! or the relay did not exit cleanly.
+//!
+//! Environment:
+//! - `SOAK_TOTAL` (default 1000000), `SOAK_CONNS` (32), `SOAK_MAX_BACKLOG` (20000);
+//! - `SOAK_RETENTION` (default `"20s"`), `SOAK_PURGE_INTERVAL` (default `"5s"`): the relay's
+//!   `store.retention` (also used for `dead_letter_retention`) and `store.purge_interval`;
+//! - `SOAK_RUST_LOG` (default `warn`): the relay's `RUST_LOG`;
+//! - `HOOKRELAY_BIN`: the binary to run instead of the one cargo built for this bench.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+const COUNTRIES: [&str; 3] = ["UK", "US", "EU"];
+const REGIONS: [(&str, &str); 3] = [("UK", "uk"), ("US", "us"), ("EU", "eu")];
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a progress line is printed.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+/// How often the monitor samples store size and RSS.
+const TICK: Duration = Duration::from_millis(250);
+/// Give up waiting for the backlog to drain if no delivery happens for this long.
+const DRAIN_STALL: Duration = Duration::from_secs(120);
+/// The store is bounded if, after the final purge, it is at most this many times its size at 10 %.
+const BOUND_FACTOR: f64 = 2.0;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+/// A duration setting: its text (for the config) and its value (for the harness's waits).
+fn env_duration(name: &str, default: &str) -> (String, Duration) {
+    let text = std::env::var(name).unwrap_or_else(|_| default.to_string());
+    let value = humantime::parse_duration(text.trim())
+        .unwrap_or_else(|_| panic!("{name}={text:?} is not a duration like \"20s\""));
+    (text.trim().to_string(), value)
+}
+
+/// The brief's example opportunity with the given id and country, as a request body.
+fn body(id: &str, country: &str) -> String {
+    json!({
+        "id": id,
+        "name": "Sample02",
+        "status": "Qualification",
+        "account": "Andrew Test",
+        "close_date": "2017-03-16",
+        "type": "New Business",
+        "country": country,
+        "owner_name": "Andrew",
+        "owner_email": "andrew@tray.io",
+        "amount": 4500
+    })
+    .to_string()
+}
+
+fn config_text(store: &Path, port: u16, sink: SocketAddr, retention: &str, purge: &str) -> String {
+    let mut text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+shutdown_timeout = "5s"
+
+[store]
+path = {store:?}
+retention = {retention:?}
+dead_letter_retention = {retention:?}
+purge_interval = {purge:?}
+
+[delivery]
+workers = 8
+
+[sources.salesforce]
+kind = "opportunity"
+"#,
+        store = store.display().to_string(),
+    );
+    for (region, channel) in REGIONS {
+        text.push_str(&format!(
+            r#"
+[regions.{region}]
+webhook_url = "http://{sink}/services/T0/B0/{channel}"
+countries = ["{region}"]
+rate = "100000/s"
+burst = 10000
+"#
+        ));
+    }
+    text
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("cannot find a free local port")
+        .port()
+}
+
+/// Bytes in all files under `path`, recursively (0 for what vanishes while it is walked).
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sink: a fast stand-in for Slack's incoming webhooks.
+
+#[derive(Default)]
+struct SinkCounts {
+    /// POSTs answered 200.
+    received: AtomicU64,
+    /// Per path, for the summary.
+    by_path: Mutex<BTreeMap<String, u64>>,
+}
+
+fn start_sink() -> (SocketAddr, Arc<SinkCounts>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind the sink");
+    let addr = listener.local_addr().expect("the sink has no address");
+    let counts = Arc::new(SinkCounts::default());
+    let shared = Arc::clone(&counts);
+    std::thread::Builder::new()
+        .name("sink-accept".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let counts = Arc::clone(&shared);
+                let _ = std::thread::Builder::new()
+                    .name("sink-conn".into())
+                    .spawn(move || sink_serve(stream, &counts));
+            }
+        })
+        .expect("cannot start the sink");
+    (addr, counts)
+}
+
+/// Serves one connection: every request is answered `200 ok`, POSTs are counted.
+fn sink_serve(stream: TcpStream, counts: &SinkCounts) {
+    let _ = stream.set_nodelay(true);
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(16 * 1024, read_half);
+    let mut writer = stream;
+    let mut line = String::new();
+    let mut body = Vec::new();
+    const ANSWER: &[u8] =
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let is_post = parts.next() == Some("POST");
+        let path = parts.next().unwrap_or("").to_string();
+        let mut length = 0usize;
+        let mut chunked = false;
+        let mut close = false;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.to_ascii_lowercase().contains("chunked");
+                } else if name.eq_ignore_ascii_case("connection") {
+                    close = value.eq_ignore_ascii_case("close");
+                } else if name.eq_ignore_ascii_case("expect")
+                    && value.eq_ignore_ascii_case("100-continue")
+                    && writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+                {
+                    return;
+                }
+            }
+        }
+        if chunked {
+            if skip_chunked(&mut reader, &mut line).is_err() {
+                return;
+            }
+        } else {
+            body.resize(length, 0);
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+        }
+        if writer.write_all(ANSWER).is_err() {
+            return;
+        }
+        if is_post {
+            counts.received.fetch_add(1, Ordering::Relaxed);
+            *counts.by_path.lock().unwrap().entry(path).or_insert(0) += 1;
+        }
+        if close {
+            return;
+        }
+    }
+}
+
+/// Reads and discards a chunked body, trailers included.
+fn skip_chunked(reader: &mut BufReader<TcpStream>, line: &mut String) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    loop {
+        line.clear();
+        if reader.read_line(line)? == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+        let size = line.trim().split(';').next().unwrap_or("");
+        let size = usize::from_str_radix(size.trim(), 16)
+            .map_err(|_| Error::new(ErrorKind::InvalidData, "bad chunk size"))?;
+        if size == 0 {
+            loop {
+                line.clear();
+                if reader.read_line(line)? == 0 || line.trim_end().is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        let mut chunk = vec![0u8; size + 2];
+        reader.read_exact(&mut chunk)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clients.
+
+/// A keep-alive HTTP/1.1 connection that sends one request at a time (as in `benches/load.rs`).
+struct Conn {
+    addr: SocketAddr,
+    reader: BufReader<TcpStream>,
+    request: Vec<u8>,
+    line: String,
+    body: Vec<u8>,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Conn {
+            addr,
+            reader: BufReader::with_capacity(16 * 1024, stream),
+            request: Vec::with_capacity(1024),
+            line: String::new(),
+            body: Vec::new(),
+        })
+    }
+
+    /// POSTs `body`; returns the status and whether the server keeps the connection open.
+    fn post(&mut self, path: &str, body: &str) -> std::io::Result<(u16, bool)> {
+        use std::io::{Error, ErrorKind};
+        self.request.clear();
+        write!(
+            self.request,
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )?;
+        self.reader.get_mut().write_all(&self.request)?;
+
+        self.line.clear();
+        if self.reader.read_line(&mut self.line)? == 0 {
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
+        }
+        let status: u16 = self
+            .line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidData,
+                    format!("bad status line {:?}", self.line),
+                )
+            })?;
+        let mut length: Option<usize> = None;
+        let mut keep_alive = true;
+        loop {
+            self.line.clear();
+            if self.reader.read_line(&mut self.line)? == 0 {
+                return Err(Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the answer's headers were cut",
+                ));
+            }
+            let line = self.line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.parse().ok();
+                } else if name.eq_ignore_ascii_case("connection")
+                    && value.eq_ignore_ascii_case("close")
+                {
+                    keep_alive = false;
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    return Err(Error::new(
+                        ErrorKind::InvalidData,
+                        "chunked answers are not expected",
+                    ));
+                }
+            }
+        }
+        let length = length.ok_or_else(|| {
+            Error::new(ErrorKind::InvalidData, "the answer has no Content-Length")
+        })?;
+        self.body.resize(length, 0);
+        self.reader.read_exact(&mut self.body)?;
+        Ok((status, keep_alive))
+    }
+}
+
+/// Counters shared by the clients and the monitor.
+#[derive(Default)]
+struct Load {
+    /// The next notification number to post.
+    next: AtomicU64,
+    /// Answered 2xx.
+    posted: AtomicU64,
+    /// Answered 202 (stored, to be delivered): what the backlog is measured against.
+    accepted: AtomicU64,
+    /// Non-2xx answers and I/O failures.
+    errors: AtomicU64,
+    /// Connections reopened after a failure or a server close.
+    reconnects: AtomicU64,
+    /// Times a client waited for the backlog to drain.
+    pauses: AtomicU64,
+    /// Status → count of non-2xx answers.
+    statuses: Mutex<BTreeMap<u16, u64>>,
+    first_error: Mutex<Option<String>>,
+    /// Set to stop the clients early (the relay died).
+    abort: AtomicBool,
+    /// Clients that have finished.
+    finished: AtomicU64,
+}
+
+impl Load {
+    fn backlog(&self, sink: &SinkCounts) -> u64 {
+        self.accepted
+            .load(Ordering::Relaxed)
+            .saturating_sub(sink.received.load(Ordering::Relaxed))
+    }
+
+    fn error(&self, status: Option<u16>, what: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Some(s) = status {
+            *self.statuses.lock().unwrap().entry(s).or_insert(0) += 1;
+        }
+        self.first_error.lock().unwrap().get_or_insert(what);
+    }
+}
+
+fn client(
+    t: u64,
+    addr: SocketAddr,
+    total: u64,
+    max_backlog: u64,
+    nonce: u128,
+    load: &Load,
+    sink: &SinkCounts,
+) {
+    let mut conn: Option<Conn> = None;
+    let mut opened = false;
+    loop {
+        if load.abort.load(Ordering::Relaxed) {
+            break;
+        }
+        if load.backlog(sink) > max_backlog {
+            load.pauses.fetch_add(1, Ordering::Relaxed);
+            while load.backlog(sink) > max_backlog && !load.abort.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            continue;
+        }
+        let seq = load.next.fetch_add(1, Ordering::Relaxed);
+        if seq >= total {
+            break;
+        }
+        let payload = body(
+            &format!("soak-{nonce}-{seq}"),
+            COUNTRIES[(seq % 3) as usize],
+        );
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match Conn::open(addr) {
+                Ok(c) => {
+                    if opened {
+                        load.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    opened = true;
+                    conn.insert(c)
+                }
+                Err(e) => {
+                    load.error(None, format!("client {t}: connect: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            },
+        };
+        match c.post("/hooks/salesforce", &payload) {
+            Ok((status, keep_alive)) => {
+                if (200..300).contains(&status) {
+                    load.posted.fetch_add(1, Ordering::Relaxed);
+                    if status == 202 {
+                        load.accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else {
+                    let answer = String::from_utf8_lossy(&c.body).into_owned();
+                    load.error(Some(status), format!("HTTP {status}: {answer}"));
+                }
+                if !keep_alive {
+                    conn = None;
+                }
+            }
+            Err(e) => {
+                load.error(None, format!("client {t}: I/O: {e}"));
+                conn = None;
+            }
+        }
+    }
+    load.finished.fetch_add(1, Ordering::Relaxed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The relay process.
+
+/// The relay process; SIGKILLed on drop if it was not stopped cleanly.
+struct RelayProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl RelayProcess {
+    fn binary() -> PathBuf {
+        if let Ok(bin) = std::env::var("HOOKRELAY_BIN") {
+            return PathBuf::from(bin);
+        }
+        PathBuf::from(env!("CARGO_BIN_EXE_hookrelay"))
+    }
+
+    fn start(dir: &Path, config: &Path) -> RelayProcess {
+        let bin = Self::binary();
+        assert!(
+            bin.is_file(),
+            "the relay binary {} is missing; build it with `cargo build --release` or set HOOKRELAY_BIN",
+            bin.display()
+        );
+        let check = Command::new(&bin)
+            .arg("check-config")
+            .arg("--config")
+            .arg(config)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+        if !check.status.success() {
+            eprintln!(
+                "the relay ({}) refuses the soak config (does it know store.retention and \
+                 store.purge_interval yet?):\n{}{}",
+                bin.display(),
+                String::from_utf8_lossy(&check.stdout),
+                String::from_utf8_lossy(&check.stderr)
+            );
+            std::process::exit(2);
+        }
+        let log = dir.join("relay.log");
+        let log_file = std::fs::File::create(&log).expect("cannot create the relay's log file");
+        let child = Command::new(&bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .current_dir(dir)
+            .env(
+                "RUST_LOG",
+                std::env::var("SOAK_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(
+                log_file
+                    .try_clone()
+                    .expect("cannot share the relay's log file"),
+            )
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        RelayProcess { child, log }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// The exit status if the process has ended.
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Polls `GET /healthz` until it answers 200, failing early if the process exits.
+    fn wait_ready(&mut self, addr: SocketAddr) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.exited() {
+                panic!(
+                    "the relay exited with {status} before it was ready:\n{}",
+                    self.log_tail()
+                );
+            }
+            if healthz(addr) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the relay was not ready within {READY_TIMEOUT:?}:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits for it to exit (SIGKILL after `STOP_TIMEOUT`): its status, or why not.
+    fn stop(&mut self) -> Result<ExitStatus, String> {
+        if let Some(status) = self.exited() {
+            return Ok(status);
+        }
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: plain syscall on a child we started and have not reaped.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        if rc != 0 {
+            return Err(format!(
+                "SIGTERM failed: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Err(format!(
+                        "did not stop within {STOP_TIMEOUT:?} of SIGTERM; killed"
+                    ));
+                }
+                Err(e) => return Err(format!("could not wait for it: {e}")),
+            }
+        }
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One `GET /healthz` on a fresh connection: true on a 200.
+fn healthz(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = BufReader::new(stream).read_line(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
+
+/// The process's resident set size in bytes (`VmRSS`), if it can be read.
+fn rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The monitor.
+
+/// Samples store size and RSS, prints progress every `REPORT_EVERY`, keeps the maxima.
+struct Monitor<'a> {
+    start: Instant,
+    next_report: Instant,
+    store: &'a Path,
+    pid: u32,
+    load: &'a Load,
+    sink: &'a SinkCounts,
+    max_rss: u64,
+    max_store: u64,
+}
+
+impl Monitor<'_> {
+    /// One sample; prints a progress line if one is due (or `force`). Returns the store size.
+    fn tick(&mut self, phase: &str, force: bool) -> u64 {
+        let store = dir_size(self.store);
+        self.max_store = self.max_store.max(store);
+        let rss = rss(self.pid);
+        if let Some(r) = rss {
+            self.max_rss = self.max_rss.max(r);
+        }
+        let now = Instant::now();
+        if force || now >= self.next_report {
+            while self.next_report <= now {
+                self.next_report += REPORT_EVERY;
+            }
+            println!(
+                "[{:>6.0}s] {phase:<8} posted {:>9}  delivered {:>9}  backlog {:>6}  errors {:>4}  \
+                 store {:>8.1} MB  rss {:>7.1} MB",
+                (now - self.start).as_secs_f64(),
+                self.load.posted.load(Ordering::Relaxed),
+                self.sink.received.load(Ordering::Relaxed),
+                self.load.backlog(self.sink),
+                self.load.errors.load(Ordering::Relaxed),
+                mb(store),
+                rss.map_or(f64::NAN, mb),
+            );
+        }
+        store
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is ignored.
+    let total = env_u64("SOAK_TOTAL", 1_000_000);
+    let conns = env_u64("SOAK_CONNS", 32);
+    let max_backlog = env_u64("SOAK_MAX_BACKLOG", 20_000);
+    let (retention_text, retention) = env_duration("SOAK_RETENTION", "20s");
+    let (purge_text, purge_interval) = env_duration("SOAK_PURGE_INTERVAL", "5s");
+    assert!(total > 0, "SOAK_TOTAL must be at least 1");
+    assert!(conns > 0, "SOAK_CONNS must be at least 1");
+
+    let dir = tempfile::tempdir().expect("cannot create a temporary directory");
+    let store_dir = dir.path().join("store");
+    let (sink_addr, sink) = start_sink();
+    let port = free_port();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        config_text(&store_dir, port, sink_addr, &retention_text, &purge_text),
+    )
+    .expect("cannot write the temp config");
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+
+    println!(
+        "hookrelay soak: {total} notifications over {conns} keep-alive connections, backlog cap \
+         {max_backlog}, retention {retention_text}, purge every {purge_text}, {} CPUs shared by \
+         client, sink and relay",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut relay = RelayProcess::start(dir.path(), &config);
+    relay.wait_ready(addr);
+    let pid = relay.pid();
+    println!(
+        "relay pid {pid} on {addr}, sink on {sink_addr}, store {}",
+        store_dir.display()
+    );
+
+    let load = Arc::new(Load::default());
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let start = Instant::now();
+    let threads: Vec<_> = (0..conns)
+        .map(|t| {
+            let load = Arc::clone(&load);
+            let sink = Arc::clone(&sink);
+            std::thread::Builder::new()
+                .name(format!("soak-{t}"))
+                .spawn(move || client(t, addr, total, max_backlog, nonce, &load, &sink))
+                .expect("cannot start a client thread")
+        })
+        .collect();
+
+    let mut mon = Monitor {
+        start,
+        next_report: start + REPORT_EVERY,
+        store: &store_dir,
+        pid,
+        load: &load,
+        sink: &sink,
+        max_rss: 0,
+        max_store: 0,
+    };
+    let initial_store = mon.tick("start", true);
+
+    // Intake, with store-size checkpoints at 10 % and 50 % of the notifications posted.
+    let mut at10 = None;
+    let mut at50 = None;
+    let mut relay_died = None;
+    while load.finished.load(Ordering::Relaxed) < conns {
+        std::thread::sleep(TICK);
+        let store = mon.tick("posting", false);
+        let done = load.next.load(Ordering::Relaxed).min(total);
+        if at10.is_none() && done * 10 >= total {
+            at10 = Some((store, start.elapsed()));
+        }
+        if at50.is_none() && done * 2 >= total {
+            at50 = Some((store, start.elapsed()));
+        }
+        if let Some(status) = relay.exited() {
+            relay_died = Some(status);
+            load.abort.store(true, Ordering::Relaxed);
+        }
+    }
+    for t in threads {
+        t.join().expect("a client thread panicked");
+    }
+    let post_secs = start.elapsed().as_secs_f64();
+    let at100 = (mon.tick("posted", true), start.elapsed());
+    let at10 = at10.unwrap_or(at100);
+    let at50 = at50.unwrap_or(at100);
+
+    // Delivery catches up.
+    let mut drained = false;
+    let mut drain_secs = f64::NAN;
+    if relay_died.is_none() {
+        let mut last = sink.received.load(Ordering::Relaxed);
+        let mut last_change = Instant::now();
+        loop {
+            if load.backlog(&sink) == 0 {
+                drained = true;
+                drain_secs = start.elapsed().as_secs_f64();
+                mon.tick("drained", true);
+                break;
+            }
+            if let Some(status) = relay.exited() {
+                relay_died = Some(status);
+                break;
+            }
+            let now = sink.received.load(Ordering::Relaxed);
+            if now != last {
+                last = now;
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= DRAIN_STALL {
+                mon.tick("stalled", true);
+                println!("no delivery for {DRAIN_STALL:?}; not waiting any longer");
+                break;
+            }
+            std::thread::sleep(TICK);
+            mon.tick("draining", false);
+        }
+    }
+
+    // The purge catches up.
+    let purge_wait = retention * 2 + purge_interval;
+    let mut after_purge = at100.0;
+    if relay_died.is_none() {
+        println!("waiting {purge_wait:?} (2 × retention + purge interval) for the final purge");
+        let until = Instant::now() + purge_wait;
+        while Instant::now() < until {
+            std::thread::sleep(TICK.min(until.saturating_duration_since(Instant::now())));
+            mon.tick("purging", false);
+            if let Some(status) = relay.exited() {
+                relay_died = Some(status);
+                break;
+            }
+        }
+        after_purge = mon.tick("purged", true);
+    }
+    let total_secs = start.elapsed().as_secs_f64();
+
+    // Stop the relay.
+    let stopped = relay.stop();
+    let clean = matches!(&stopped, Ok(s) if s.success());
+
+    // Summary.
+    let posted = load.posted.load(Ordering::Relaxed);
+    let accepted = load.accepted.load(Ordering::Relaxed);
+    let delivered = sink.received.load(Ordering::Relaxed);
+    let errors = load.errors.load(Ordering::Relaxed);
+    let ratio = after_purge as f64 / (at10.0 as f64).max(1.0);
+    let bounded = relay_died.is_none() && ratio <= BOUND_FACTOR;
+    println!();
+    println!("soak summary");
+    println!(
+        "  posted      {posted} (accepted 202: {accepted}) of {total}; errors (non-2xx or I/O) \
+         {errors}; reconnects {}; backlog pauses {}",
+        load.reconnects.load(Ordering::Relaxed),
+        load.pauses.load(Ordering::Relaxed)
+    );
+    println!(
+        "  delivered   {delivered} ({:?}){}",
+        sink.by_path.lock().unwrap(),
+        if drained {
+            String::new()
+        } else {
+            format!("; backlog NOT drained: {}", load.backlog(&sink))
+        }
+    );
+    println!(
+        "  duration    intake {post_secs:.1}s ({:.0} req/s); all delivered at {drain_secs:.1}s \
+         ({:.0} deliveries/s); run {total_secs:.1}s",
+        posted as f64 / post_secs.max(1e-9),
+        delivered as f64 / drain_secs.max(1e-9),
+    );
+    if errors > 0 {
+        println!(
+            "  error statuses {:?}, first error: {}",
+            load.statuses.lock().unwrap(),
+            load.first_error.lock().unwrap().as_deref().unwrap_or("-")
+        );
+    }
+    println!(
+        "  store       start {:.1} MB; 10% {:.1} MB (at {:.0}s); 50% {:.1} MB (at {:.0}s); \
+         100% {:.1} MB (at {:.0}s); after final purge {:.1} MB; max {:.1} MB",
+        mb(initial_store),
+        mb(at10.0),
+        at10.1.as_secs_f64(),
+        mb(at50.0),
+        at50.1.as_secs_f64(),
+        mb(at100.0),
+        at100.1.as_secs_f64(),
+        mb(after_purge),
+        mb(mon.max_store),
+    );
+    println!("  relay RSS   max {:.1} MB", mb(mon.max_rss));
+    match &stopped {
+        Ok(status) => println!("  relay       SIGTERM: exited with {status}"),
+        Err(why) => println!("  relay       SIGTERM: {why}"),
+    }
+    if let Some(status) = relay_died {
+        println!("  relay       DIED during the run with {status}");
+    }
+    if !clean || relay_died.is_some() {
+        println!("  relay log (last 20 lines):\n{}", relay.log_tail());
+    }
+    println!(
+        "\nstore after the final purge / at 10% of the run = {ratio:.2} (bounded if <= \
+         {BOUND_FACTOR}): {}",
+        if bounded { "BOUNDED" } else { "NOT bounded" }
+    );
+    if !(bounded && clean && drained && errors == 0) {
+        std::process::exit(1);
+    }
+}

@@ -20,6 +20,7 @@ use crate::http::hooks::IntakeState;
 use crate::slack::transport::TransportError;
 use crate::sources::SourceKind;
 use crate::store::journal::{Journal, Waker};
+use crate::store::retention::{self, Retention};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,8 @@ pub struct Application {
     journal: Journal,
     /// Read access, for tests that await a state in the store.
     store: Store,
+    /// The retention purge, stopped before the journal closes.
+    retention: (crossbeam_channel::Sender<()>, JoinHandle<()>),
     /// Joined at stop so the store is closed when `run_until_stopped` returns.
     journal_thread: JoinHandle<()>,
     /// Grace period for attempts under way at stop.
@@ -89,6 +92,18 @@ impl Application {
             }
         };
         let dispatcher = Dispatcher::start(worker, (events_tx, events_rx), Arc::clone(&clock))?;
+        let (stop_purge, purge_stopped) = crossbeam_channel::bounded(1);
+        let policy = Retention {
+            delivered: settings.store.retention,
+            dead: settings.store.dead_letter_retention,
+        };
+        let purge = retention::spawn(
+            store.clone(),
+            journal.clone(),
+            policy,
+            settings.store.purge_interval,
+            purge_stopped,
+        )?;
 
         let rainforest = settings
             .sources
@@ -119,6 +134,7 @@ impl Application {
             dispatcher,
             journal,
             store,
+            retention: (stop_purge, purge),
             journal_thread,
             shutdown_timeout: settings.server.shutdown_timeout,
         })
@@ -155,6 +171,9 @@ impl Application {
         crate::service::stopping();
         log::info!("Stopping: no new webhooks are accepted; letting deliveries under way finish.");
         self.dispatcher.stop(self.shutdown_timeout);
+        let (stop_purge, purge) = self.retention;
+        let _ = stop_purge.send(());
+        let _ = purge.join();
         self.journal.close();
         if self.journal_thread.join().is_err() {
             log::error!("The journal thread panicked while stopping; the store may need recovery at the next start.");

@@ -102,6 +102,14 @@ pub struct ServerSettings {
 pub struct StoreSettings {
     /// The sled directory; created if missing.
     pub path: PathBuf,
+    /// Delivered notifications are purged this long after their last delivery.
+    pub retention: Duration,
+    /// Dead letters are purged this long after they died.
+    pub dead_letter_retention: Duration,
+    /// How often the background purge runs.
+    pub purge_interval: Duration,
+    /// Undelivered deliveries above which intake answers 503 instead of filling the disk; 0: no limit.
+    pub max_pending: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -430,6 +438,13 @@ impl Settings {
             server,
             store: StoreSettings {
                 path: PathBuf::from(&raw.store.path),
+                retention: parse_duration("store.retention", &raw.store.retention)?,
+                dead_letter_retention: parse_duration(
+                    "store.dead_letter_retention",
+                    &raw.store.dead_letter_retention,
+                )?,
+                purge_interval: parse_duration("store.purge_interval", &raw.store.purge_interval)?,
+                max_pending: raw.store.max_pending,
             },
             delivery,
             routing,

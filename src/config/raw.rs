@@ -75,12 +75,20 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields, default)]
 pub struct RawStore {
     pub path: String,
+    pub retention: String,
+    pub dead_letter_retention: String,
+    pub purge_interval: String,
+    pub max_pending: u64,
 }
 
 impl Default for RawStore {
     fn default() -> Self {
         RawStore {
             path: "data".into(),
+            retention: "30d".into(),
+            dead_letter_retention: "90d".into(),
+            purge_interval: "10m".into(),
+            max_pending: 1_000_000,
         }
     }
 }

@@ -24,6 +24,20 @@ use crate::sources::{InvalidRecord, SourceKind};
 use crate::store::journal::{Accepted, Idempotency, Journal, NewNotification};
 use crate::store::StoreError;
 
+/// Seconds a sender is asked to wait when the backlog is full: Slack drains about one message a
+/// second per region, so a minute frees room for a useful number.
+const BACKLOG_RETRY_AFTER_SECS: u32 = 60;
+
+/// Refuses intake while the queue holds `store.max_pending` deliveries (0: no limit).
+pub fn check_backlog(state: &IntakeState) -> Result<(), HookError> {
+    let limit = state.settings.store.max_pending;
+    let pending = state.journal.pending();
+    if limit > 0 && pending >= limit {
+        return Err(HookError::Backlog(pending));
+    }
+    Ok(())
+}
+
 /// Seconds a sender is asked to wait after a 503 from the store.
 const STORE_RETRY_AFTER_SECS: u32 = 5;
 
@@ -59,6 +73,8 @@ pub enum HookError {
     Unroutable { field: String, value: String },
     #[error("{0}")]
     BadForm(String),
+    #[error("the relay already holds {0} undelivered messages (store.max_pending); nothing was kept, send it again later")]
+    Backlog(u64),
     #[error("the notification could not be stored durably ({0}); send it again later (a repeat of one that was kept after all is answered as a duplicate)")]
     Store(StoreError),
 }
@@ -77,6 +93,7 @@ impl HookError {
             HookError::Unroutable { .. } => "unroutable",
             HookError::BadForm(_) => "invalid_request",
             HookError::Store(_) => "store_unavailable",
+            HookError::Backlog(_) => "backlog_full",
         }
     }
 }
@@ -95,7 +112,7 @@ impl ResponseError for HookError {
             HookError::Invalid(_) | HookError::Unroutable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            HookError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HookError::Store(_) | HookError::Backlog(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -110,6 +127,12 @@ impl ResponseError for HookError {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(STORE_RETRY_AFTER_SECS),
+                );
+            }
+            HookError::Backlog(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(BACKLOG_RETRY_AFTER_SECS),
                 );
             }
             _ => {}
@@ -132,6 +155,7 @@ pub async fn receive(
         .filter(|s| s.kind != SourceKind::Rainforest)
         .ok_or_else(|| HookError::UnknownSource(source.clone()))?;
     authorise(&req, settings)?;
+    check_backlog(&state)?;
     let content_type = content_type(&req);
     if settings.kind != SourceKind::TrayCommerce {
         require_json(&content_type)?;

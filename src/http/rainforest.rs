@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::error::json_error;
-use super::hooks::{authorise, read_body, HookError, IntakeState};
+use super::hooks::{authorise, check_backlog, read_body, HookError, IntakeState};
 use crate::routing::Destination;
 use crate::sources::rainforest::{self, RainforestEvent};
 use crate::sources::SourceKind;
@@ -31,6 +31,7 @@ pub async fn events(
         return Err(HookError::UnknownSource("rainforest".into()));
     };
     authorise(&req, settings)?;
+    check_backlog(&state)?;
     let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
     let event = match RainforestEvent::parse(&body, &settings.allowed_webhook_hosts) {
         Ok(event) => event,

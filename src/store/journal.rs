@@ -10,7 +10,7 @@
 //! and dropped: it made batches smaller and cost throughput; see the journal bench.)
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -110,6 +110,8 @@ type AcceptReply = oneshot::Sender<Result<Accepted, StoreError>>;
 struct WriteSet {
     insert: Vec<(Vec<u8>, Vec<u8>)>,
     remove: Vec<Vec<u8>>,
+    /// How the number of pending deliveries changes when this is on disk.
+    pending_delta: i64,
 }
 
 /// Counters for benches and metrics: `ops / commits` is the mean group-commit size.
@@ -119,6 +121,9 @@ pub struct JournalStats {
     pub commits: AtomicU64,
     /// Commands those flushes made durable.
     pub ops: AtomicU64,
+    /// Deliveries waiting in the queue (counted once at start, then kept up to date), for
+    /// `store.max_pending` and the metrics: sled's `len()` would scan the tree.
+    pub pending: AtomicI64,
 }
 
 /// Handle to the writer. Clone it freely; every clone feeds the same thread.
@@ -143,6 +148,8 @@ impl Journal {
         let sync = DiskSync::open(store.path())?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(JournalStats::default());
+        let pending: usize = store.pending_by_region()?.values().sum();
+        stats.pending.store(pending as i64, Ordering::Relaxed);
         let writer_stats = Arc::clone(&stats);
         let handle = std::thread::Builder::new()
             .name("journal".into())
@@ -174,6 +181,9 @@ impl Journal {
         let mut set = WriteSet::default();
         if let Some(old) = update.previous_due_ms {
             set.remove.push(keys::due(&d.region, old, d.id));
+            if d.due_ms().is_none() {
+                set.pending_delta = -1;
+            }
         }
         if let Some(due) = d.due_ms() {
             set.insert
@@ -195,9 +205,23 @@ impl Journal {
     pub fn drop_due(&self, region: &str, due_ms: u64, delivery_id: u64) -> Result<(), StoreError> {
         let set = WriteSet {
             remove: vec![keys::due(region, due_ms, delivery_id)],
+            pending_delta: -1,
             ..WriteSet::default()
         };
         self.write(set)
+    }
+
+    /// Removes keys (the retention purge); returns once that is on disk.
+    pub fn remove(&self, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        self.write(WriteSet {
+            remove: keys,
+            ..WriteSet::default()
+        })
+    }
+
+    /// Deliveries waiting in the queue now.
+    pub fn pending(&self) -> u64 {
+        self.stats.pending.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Asks the writer to commit what is queued and stop; later commands fail with `Closed`.
@@ -271,6 +295,8 @@ fn writer(
 /// One applied batch, waiting for its flush.
 struct Applied {
     replies: Vec<Reply>,
+    /// Change in pending deliveries once it is on disk.
+    pending_delta: i64,
     /// Targets that got new deliveries (the scheduler is woken for them after the flush).
     new_targets: BTreeSet<String>,
 }
@@ -286,6 +312,8 @@ struct BatchState<'a> {
     notifications: HashMap<u64, Notification>,
     /// Coalescing entries added in this batch: key → (notification, delivery, window end).
     windows: HashMap<Vec<u8>, Window>,
+    /// Change in pending deliveries this batch makes.
+    pending_delta: i64,
     new_targets: BTreeSet<String>,
 }
 
@@ -298,6 +326,7 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
         keys: HashMap::new(),
         notifications: HashMap::new(),
         windows: HashMap::new(),
+        pending_delta: 0,
         new_targets: BTreeSet::new(),
     };
     let mut replies = Vec::with_capacity(commands.len());
@@ -311,6 +340,7 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
                 }
             },
             Command::Write(set, reply) => {
+                state.pending_delta += set.pending_delta;
                 for k in set.remove {
                     state.batch.remove(k);
                 }
@@ -329,6 +359,7 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
         mut batch,
         notifications,
         new_targets,
+        pending_delta,
         ..
     } = state;
     for (id, n) in &notifications {
@@ -347,6 +378,7 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
     }
     Some(Applied {
         replies,
+        pending_delta,
         new_targets,
     })
 }
@@ -462,8 +494,9 @@ impl BatchState<'_> {
         };
         let due = new.received_at_ms + delay_ms;
         let first = self.deliver(id, &new.region, new.url.clone(), due, MessageKind::Full)?;
+        let mut deliveries = vec![first];
         for (region, url) in &new.also {
-            self.deliver(id, region, url.clone(), due, MessageKind::Full)?;
+            deliveries.push(self.deliver(id, region, url.clone(), due, MessageKind::Full)?);
         }
         let n = Notification {
             id,
@@ -473,6 +506,7 @@ impl BatchState<'_> {
             kind: new.kind,
             raw: new.raw,
             earlier: Vec::new(),
+            deliveries,
             count: 1,
             region: new.region,
             url: new.url,
@@ -513,24 +547,19 @@ impl BatchState<'_> {
         n.url = new.url.clone();
         self.notifications.insert(id, n);
         let now = new.received_at_ms;
-        if old_region == new.region {
-            self.deliver(
-                id,
-                &new.region,
-                new.url,
-                now,
-                MessageKind::Changes { version },
-            )?;
+        let added = if old_region == new.region {
+            let changes = MessageKind::Changes { version };
+            vec![self.deliver(id, &new.region, new.url, now, changes)?]
         } else {
-            self.deliver(id, &new.region, new.url, now, MessageKind::Full)?;
-            let to = new.region.clone();
-            self.deliver(
-                id,
-                &old_region,
-                old_url,
-                now,
-                MessageKind::Moved { version, to },
-            )?;
+            let full = self.deliver(id, &new.region, new.url, now, MessageKind::Full)?;
+            let moved = MessageKind::Moved {
+                version,
+                to: new.region.clone(),
+            };
+            vec![full, self.deliver(id, &old_region, old_url, now, moved)?]
+        };
+        if let Some(n) = self.notifications.get_mut(&id) {
+            n.deliveries.extend(added);
         }
         Ok(Accepted::Updated(id))
     }
@@ -558,6 +587,7 @@ impl BatchState<'_> {
         self.batch.insert(&keys::delivery(id), encode(&d));
         self.batch.insert(keys::due(region, due_ms, id), &[]);
         self.new_targets.insert(region.to_string());
+        self.pending_delta += 1;
         Ok(id)
     }
 }
@@ -611,6 +641,11 @@ fn flush(store: &Store, sync: &mut DiskSync, applied: Applied, stats: &JournalSt
         log::error!("A flush of {ops} writes failed, so they were not acknowledged: {e}.");
     }
     let ok = result.is_ok();
+    if ok {
+        stats
+            .pending
+            .fetch_add(applied.pending_delta, Ordering::Relaxed);
+    }
     for reply in applied.replies {
         reply.send(result.clone());
     }

@@ -8,6 +8,7 @@ pub mod disk_sync;
 pub mod journal;
 pub mod keys;
 pub mod records;
+pub mod retention;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -39,6 +39,9 @@ pub struct Notification {
     /// Earlier versions of an updated notification, oldest first (`raw` is the newest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier: Vec<Version>,
+    /// Its deliveries, oldest first: what retention checks before purging it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<u64>,
     /// How many identical notifications were coalesced into this one (1 when none).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub count: u32,

@@ -215,3 +215,27 @@ fn unknown_paths_and_methods_get_json_errors() {
     assert_eq!(app.get("/healthz").status, 200);
     assert!(FakeSlack::path("uk").starts_with("/services"));
 }
+
+#[test]
+fn a_full_backlog_answers_503_with_retry_after_and_keeps_nothing() {
+    let slack = std::sync::Arc::new(FakeSlack::start());
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    // The UK region's webhook is a placeholder: its messages queue, so the backlog fills.
+    let placeholder =
+        "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
+    let text = crate::helpers::config(&slack, dir.path())
+        .replacen(&slack.url("uk"), placeholder, 1)
+        .replacen("[store]\n", "[store]\nmax_pending = 2\n", 1);
+    let app = crate::helpers::spawn_with(&text, slack, dir);
+    assert_eq!(app.post(&opportunity("b-1", "UK")).status, 202);
+    assert_eq!(app.post(&opportunity("b-2", "UK")).status, 202);
+    let full = app.post(&opportunity("b-3", "UK"));
+    assert_error(&full, 503, "backlog_full");
+    assert_eq!(full.retry_after.as_deref(), Some("60"));
+    assert_eq!(
+        app.store.find_external("salesforce", "b-3").unwrap(),
+        None,
+        "nothing of it was kept"
+    );
+    assert_eq!(app.store.pending_by_region().unwrap().get("UK"), Some(&2));
+}
