@@ -108,10 +108,19 @@ fn ignore_sighup() {
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
+    // Written once at the end, and a closed pipe (`| head`) is not an error worth a panic.
+    let mut out = String::new();
+    macro_rules! outln {
+        ($buf:expr, $($arg:tt)*) => {{
+            use std::fmt::Write as _;
+            let _ = writeln!($buf, $($arg)*);
+        }};
+    }
     match Settings::load(path) {
         Ok(s) => {
-            println!("{}: valid", path.display());
-            println!(
+            outln!(out, "{}: valid", path.display());
+            outln!(
+                out,
                 "listen {} · store {} · {} workers",
                 s.server.listen,
                 s.store.path.display(),
@@ -127,9 +136,13 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                     SourceKind::Rainforest => "POST /events, GET /integrations".to_string(),
                     _ => format!("POST /hooks/{name}"),
                 };
-                println!("source {name}: {path}, kind {}, {auth}", src.kind.as_str());
+                outln!(
+                    out,
+                    "source {name}: {path}, kind {}, {auth}",
+                    src.kind.as_str()
+                );
                 for (i, step) in crate::routing::describe(&s, name).iter().enumerate() {
-                    println!("  {}. {step}", i + 1);
+                    outln!(out, "  {}. {step}", i + 1);
                 }
             }
             for (name, r) in &s.regions {
@@ -146,7 +159,8 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                 } else {
                     ""
                 };
-                println!(
+                outln!(
+                    out,
                     "region {name}: {}{placeholder} · {}/{:?} burst {} · countries {}",
                     r.webhook_url,
                     r.rate.count,
@@ -156,9 +170,15 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                 );
             }
             match &s.routing.default_region {
-                Some(d) => println!("unmapped {} values go to region {d}", s.routing.field),
-                None => println!("unmapped {} values are refused with 422", s.routing.field),
+                Some(d) => outln!(out, "unmapped {} values go to region {d}", s.routing.field),
+                None => outln!(
+                    out,
+                    "unmapped {} values are refused with 422",
+                    s.routing.field
+                ),
             }
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(out.as_bytes());
             ExitCode::SUCCESS
         }
         Err(e) => {
