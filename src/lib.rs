@@ -13,6 +13,7 @@
 //! - [`routing`]: source default, `[[routes]]`, country table → target.
 //! - [`clock`]: "now" for intake, replaceable in tests.
 //! - [`startup`]: [`startup::Application`] wires it all together.
+//! - [`metrics`]: Prometheus registry and `/metrics` rendering.
 //! - [`service`]: systemd readiness, watchdog, journald-friendly logs.
 //! - [`cli`]: the command line.
 
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod http;
+pub mod metrics;
 pub mod routing;
 pub mod service;
 pub mod slack;

@@ -91,6 +91,7 @@ impl Application {
                 return Err(e.into());
             }
         };
+        let metrics = Arc::clone(&worker.metrics);
         let dispatcher = Dispatcher::start(worker, (events_tx, events_rx), Arc::clone(&clock))?;
         let (stop_purge, purge_stopped) = crossbeam_channel::bounded(1);
         let policy = Retention {
@@ -113,6 +114,9 @@ impl Application {
             settings: Arc::new(settings.clone()),
             journal: journal.clone(),
             clock,
+            metrics,
+            store: store.clone(),
+            heartbeat: dispatcher.heartbeat(),
         });
         let server = HttpServer::new(move || {
             App::new()

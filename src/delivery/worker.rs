@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::backoff::backoff;
 use super::policy::{classify, RetryAction};
 use crate::config::{DeliverySettings, RegionSettings, Settings, SourceSettings};
+use crate::metrics::Metrics;
 use crate::slack::message::{render_changes, render_moved, render_opportunity};
 use crate::slack::target::WebhookUrl;
 use crate::slack::transport::{Answer, Transport, TransportError};
@@ -49,6 +50,8 @@ pub struct Worker {
     pub settings: DeliverySettings,
     /// Source settings, for rendering (a generic source's title and fields).
     pub sources: Arc<BTreeMap<String, SourceSettings>>,
+    /// Where outcomes are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -60,11 +63,12 @@ impl Worker {
     ) -> Result<Worker, TransportError> {
         Ok(Worker {
             store,
-            journal,
             transport: Arc::new(Transport::new(&settings.delivery)?),
             regions: Arc::new(settings.regions.clone()),
             settings: settings.delivery.clone(),
             sources: Arc::new(settings.sources.clone()),
+            metrics: Arc::new(Metrics::new(&journal)),
+            journal,
         })
     }
 
@@ -185,6 +189,16 @@ impl Worker {
             previous_due_ms: Some(previous_due_ms),
             pause_region_until_ms: pause,
         })?;
+        let counted = match &outcome {
+            Outcome::Delivered => Some("delivered"),
+            Outcome::Retrying { .. } => Some("retry"),
+            Outcome::RateLimited { .. } => Some("rate_limited"),
+            Outcome::Dead { .. } => Some("dead"),
+            Outcome::Skipped => None,
+        };
+        if let Some(c) = counted {
+            self.metrics.delivery(&delivery.region, c);
+        }
         log_outcome(
             &delivery.region,
             delivery.notification_id,

@@ -16,13 +16,15 @@ use subtle::ConstantTimeEq;
 use super::error::json_error;
 use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
+use crate::metrics::Metrics;
 use crate::routing;
 use crate::sources::generic::{self, GenericSettings};
 use crate::sources::opportunity::Opportunity;
 use crate::sources::tray_commerce::{TrayError, TrayNotification};
 use crate::sources::{InvalidRecord, SourceKind};
 use crate::store::journal::{Accepted, Idempotency, Journal, NewNotification};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
+use std::sync::atomic::AtomicU64;
 
 /// Seconds a sender is asked to wait when the backlog is full: Slack drains about one message a
 /// second per region, so a minute frees room for a useful number.
@@ -49,6 +51,12 @@ pub struct IntakeState {
     pub journal: Journal,
     /// Receipt time and coalescing windows.
     pub clock: Arc<dyn Clock>,
+    /// Counters and `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Read access, for `/metrics` and `/readyz`.
+    pub store: Store,
+    /// The scheduler's last loop (ms), for `/readyz`.
+    pub heartbeat: Arc<AtomicU64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +88,7 @@ pub enum HookError {
 }
 
 impl HookError {
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             HookError::UnknownSource(_) => "unknown_source",
             HookError::MissingToken => "missing_token",
@@ -148,6 +156,22 @@ pub async fn receive(
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, HookError> {
     let source = source.into_inner();
+    let result = receive_webhook(req, source.clone(), payload, state.clone()).await;
+    match &result {
+        Ok((_, outcome)) => state.metrics.received(&source, outcome),
+        // Any path can be asked for: unknown names share one label, so the set stays bounded.
+        Err(HookError::UnknownSource(_)) => state.metrics.received("unknown", "unknown_source"),
+        Err(e) => state.metrics.received(&source, e.kind()),
+    }
+    result.map(|(response, _)| response)
+}
+
+async fn receive_webhook(
+    req: HttpRequest,
+    source: String,
+    payload: web::Payload,
+    state: web::Data<IntakeState>,
+) -> Result<(HttpResponse, &'static str), HookError> {
     let settings = state
         .settings
         .sources
@@ -228,12 +252,13 @@ pub async fn receive(
         Accepted::Coalesced(id) => ("coalesced", id),
     };
     let body = json!({"status": status, "id": id.to_string()});
-    Ok(match (settings.kind, accepted) {
+    let response = match (settings.kind, accepted) {
         // Tray counts anything but exactly 200 as a failure and retries for 20 days.
         (SourceKind::TrayCommerce, _) => HttpResponse::Ok().json(body),
         (_, Accepted::Duplicate(_)) => HttpResponse::Ok().json(body),
         _ => HttpResponse::Accepted().json(body),
-    })
+    };
+    Ok((response, status))
 }
 
 /// Reads the body, refusing more than `limit` bytes before reading them all.

@@ -29,5 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, rainforest: bool) {
             .default_service(web::to(fallback::method_not_allowed)),
     )
     .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(health::metrics))
     .default_service(web::to(fallback::not_found));
 }

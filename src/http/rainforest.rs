@@ -69,7 +69,12 @@ pub async fn events(
         also: targets.collect(),
         received_at_ms: state.clock.now_ms(),
     };
-    state.journal.accept(new).await.map_err(HookError::Store)?;
+    let accepted = state.journal.accept(new).await.map_err(HookError::Store)?;
+    let outcome = match accepted {
+        crate::store::journal::Accepted::Duplicate(_) => "duplicate",
+        _ => "accepted",
+    };
+    state.metrics.received(source, outcome);
     Ok(HttpResponse::Created().json(json!({"status": "ok"})))
 }
 

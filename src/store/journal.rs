@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -110,20 +112,61 @@ type AcceptReply = oneshot::Sender<Result<Accepted, StoreError>>;
 struct WriteSet {
     insert: Vec<(Vec<u8>, Vec<u8>)>,
     remove: Vec<Vec<u8>>,
-    /// How the number of pending deliveries changes when this is on disk.
-    pending_delta: i64,
+    /// How the counters change when this is on disk.
+    deltas: Deltas,
+}
+
+/// Changes to the queue counters that a batch makes once it is on disk.
+#[derive(Default, Debug)]
+struct Deltas {
+    /// Pending deliveries per target.
+    pending: HashMap<String, i64>,
+    /// Dead letters.
+    dead: i64,
+}
+
+impl Deltas {
+    fn add(&mut self, other: Deltas) {
+        for (k, v) in other.pending {
+            *self.pending.entry(k).or_insert(0) += v;
+        }
+        self.dead += other.dead;
+    }
 }
 
 /// Counters for benches and metrics: `ops / commits` is the mean group-commit size.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JournalStats {
     /// Flushes to disk.
     pub commits: AtomicU64,
     /// Commands those flushes made durable.
     pub ops: AtomicU64,
-    /// Deliveries waiting in the queue (counted once at start, then kept up to date), for
+    /// Deliveries waiting per target (counted once at start, then kept up to date), for
     /// `store.max_pending` and the metrics: sled's `len()` would scan the tree.
-    pub pending: AtomicI64,
+    pub pending: Mutex<HashMap<String, i64>>,
+    /// Dead letters, kept the same way.
+    pub dead: AtomicI64,
+    /// Seconds each flush + fdatasync took.
+    pub flush_seconds: Histogram,
+    /// Commands per flush: the group-commit batch size.
+    pub batch_size: Histogram,
+    /// Set when the writer has stopped: nothing more can be stored.
+    pub closed: std::sync::atomic::AtomicBool,
+}
+
+impl Default for JournalStats {
+    fn default() -> Self {
+        JournalStats {
+            commits: AtomicU64::new(0),
+            ops: AtomicU64::new(0),
+            pending: Mutex::new(HashMap::new()),
+            dead: AtomicI64::new(0),
+            // 100 µs to about 3 s.
+            flush_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 /// Handle to the writer. Clone it freely; every clone feeds the same thread.
@@ -148,8 +191,14 @@ impl Journal {
         let sync = DiskSync::open(store.path())?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(JournalStats::default());
-        let pending: usize = store.pending_by_region()?.values().sum();
-        stats.pending.store(pending as i64, Ordering::Relaxed);
+        if let Ok(mut pending) = stats.pending.lock() {
+            for (region, n) in store.pending_by_region()? {
+                pending.insert(region, n as i64);
+            }
+        }
+        stats
+            .dead
+            .store(store.dead_letter_count()? as i64, Ordering::Relaxed);
         let writer_stats = Arc::clone(&stats);
         let handle = std::thread::Builder::new()
             .name("journal".into())
@@ -182,7 +231,7 @@ impl Journal {
         if let Some(old) = update.previous_due_ms {
             set.remove.push(keys::due(&d.region, old, d.id));
             if d.due_ms().is_none() {
-                set.pending_delta = -1;
+                set.deltas.pending.insert(d.region.clone(), -1);
             }
         }
         if let Some(due) = d.due_ms() {
@@ -191,6 +240,7 @@ impl Journal {
         }
         if matches!(d.state, DeliveryState::Dead { .. }) {
             set.insert.push((keys::dead(d.id).to_vec(), Vec::new()));
+            set.deltas.dead = 1;
         }
         if let Some(until) = update.pause_region_until_ms {
             set.insert
@@ -205,7 +255,10 @@ impl Journal {
     pub fn drop_due(&self, region: &str, due_ms: u64, delivery_id: u64) -> Result<(), StoreError> {
         let set = WriteSet {
             remove: vec![keys::due(region, due_ms, delivery_id)],
-            pending_delta: -1,
+            deltas: Deltas {
+                pending: HashMap::from([(region.to_string(), -1)]),
+                dead: 0,
+            },
             ..WriteSet::default()
         };
         self.write(set)
@@ -213,15 +266,45 @@ impl Journal {
 
     /// Removes keys (the retention purge); returns once that is on disk.
     pub fn remove(&self, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let dead = keys
+            .iter()
+            .filter(|k| k.first() == Some(&keys::DEAD))
+            .count() as i64;
+        let deltas = Deltas {
+            pending: HashMap::new(),
+            dead: -dead,
+        };
         self.write(WriteSet {
             remove: keys,
+            deltas,
             ..WriteSet::default()
         })
     }
 
-    /// Deliveries waiting in the queue now.
+    /// Deliveries waiting in the queue now, all targets together.
     pub fn pending(&self) -> u64 {
-        self.stats.pending.load(Ordering::Relaxed).max(0) as u64
+        self.pending_by_target().values().sum()
+    }
+
+    /// Deliveries waiting per target now.
+    pub fn pending_by_target(&self) -> HashMap<String, u64> {
+        match self.stats.pending.lock() {
+            Ok(p) => p
+                .iter()
+                .map(|(k, v)| (k.clone(), (*v).max(0) as u64))
+                .collect(),
+            Err(_) => HashMap::new(),
+        }
+    }
+
+    /// Whether the writer still takes commands.
+    pub fn is_open(&self) -> bool {
+        !self.stats.closed.load(Ordering::SeqCst)
+    }
+
+    /// Dead letters now.
+    pub fn dead_letters(&self) -> u64 {
+        self.stats.dead.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Asks the writer to commit what is queued and stop; later commands fail with `Closed`.
@@ -290,13 +373,14 @@ fn writer(
         }
     }
     // Anything sent after Close is refused: dropping `rx` makes those senders see `Closed`.
+    stats.closed.store(true, Ordering::SeqCst);
 }
 
 /// One applied batch, waiting for its flush.
 struct Applied {
     replies: Vec<Reply>,
-    /// Change in pending deliveries once it is on disk.
-    pending_delta: i64,
+    /// Counter changes once it is on disk.
+    deltas: Deltas,
     /// Targets that got new deliveries (the scheduler is woken for them after the flush).
     new_targets: BTreeSet<String>,
 }
@@ -312,8 +396,8 @@ struct BatchState<'a> {
     notifications: HashMap<u64, Notification>,
     /// Coalescing entries added in this batch: key → (notification, delivery, window end).
     windows: HashMap<Vec<u8>, Window>,
-    /// Change in pending deliveries this batch makes.
-    pending_delta: i64,
+    /// Counter changes this batch makes.
+    deltas: Deltas,
     new_targets: BTreeSet<String>,
 }
 
@@ -326,7 +410,7 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
         keys: HashMap::new(),
         notifications: HashMap::new(),
         windows: HashMap::new(),
-        pending_delta: 0,
+        deltas: Deltas::default(),
         new_targets: BTreeSet::new(),
     };
     let mut replies = Vec::with_capacity(commands.len());
@@ -340,7 +424,7 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
                 }
             },
             Command::Write(set, reply) => {
-                state.pending_delta += set.pending_delta;
+                state.deltas.add(set.deltas);
                 for k in set.remove {
                     state.batch.remove(k);
                 }
@@ -359,7 +443,7 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
         mut batch,
         notifications,
         new_targets,
-        pending_delta,
+        deltas,
         ..
     } = state;
     for (id, n) in &notifications {
@@ -378,7 +462,7 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
     }
     Some(Applied {
         replies,
-        pending_delta,
+        deltas,
         new_targets,
     })
 }
@@ -587,7 +671,7 @@ impl BatchState<'_> {
         self.batch.insert(&keys::delivery(id), encode(&d));
         self.batch.insert(keys::due(region, due_ms, id), &[]);
         self.new_targets.insert(region.to_string());
-        self.pending_delta += 1;
+        *self.deltas.pending.entry(region.to_string()).or_insert(0) += 1;
         Ok(id)
     }
 }
@@ -628,6 +712,7 @@ impl Window {
 
 /// Makes an applied batch durable and answers it; returns whether that succeeded.
 fn flush(store: &Store, sync: &mut DiskSync, applied: Applied, stats: &JournalStats) -> bool {
+    let started = std::time::Instant::now();
     let result = store
         .db()
         .flush()
@@ -635,6 +720,8 @@ fn flush(store: &Store, sync: &mut DiskSync, applied: Applied, stats: &JournalSt
         .map_err(StoreError::from)
         .and_then(|()| sync.sync().map_err(StoreError::from));
     let ops = applied.replies.len();
+    stats.flush_seconds.observe(started.elapsed().as_secs_f64());
+    stats.batch_size.observe(ops as f64);
     stats.commits.fetch_add(1, Ordering::Relaxed);
     stats.ops.fetch_add(ops as u64, Ordering::Relaxed);
     if let Err(e) = &result {
@@ -642,9 +729,16 @@ fn flush(store: &Store, sync: &mut DiskSync, applied: Applied, stats: &JournalSt
     }
     let ok = result.is_ok();
     if ok {
-        stats
-            .pending
-            .fetch_add(applied.pending_delta, Ordering::Relaxed);
+        if let Ok(mut pending) = stats.pending.lock() {
+            for (target, delta) in &applied.deltas.pending {
+                let n = pending.entry(target.clone()).or_insert(0);
+                *n += delta;
+                if *n <= 0 {
+                    pending.remove(target);
+                }
+            }
+        }
+        stats.dead.fetch_add(applied.deltas.dead, Ordering::Relaxed);
     }
     for reply in applied.replies {
         reply.send(result.clone());

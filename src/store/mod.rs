@@ -173,6 +173,16 @@ impl Store {
         Ok(out)
     }
 
+    /// Dead letters, by scanning their index once at start-up.
+    pub fn dead_letter_count(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for entry in self.db.scan_prefix([keys::DEAD]) {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// All deliveries of a notification (for tests and, later, the admin API).
     pub fn deliveries_of(&self, notification_id: u64) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::new();

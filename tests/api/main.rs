@@ -8,5 +8,6 @@ mod binary;
 mod crash;
 mod delivery;
 mod intake;
+mod ops;
 mod service;
 mod sources;
