@@ -77,6 +77,7 @@ impl Application {
         report_backlog(&store, &settings);
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let scheduler_tx = events_tx.clone();
         let wake_tx = events_tx.clone();
         let waker: Waker = Arc::new(move |targets| {
             let _ = wake_tx.send(Event::Wake(targets));
@@ -117,6 +118,7 @@ impl Application {
             metrics,
             store: store.clone(),
             heartbeat: dispatcher.heartbeat(),
+            scheduler: scheduler_tx,
         });
         let server = HttpServer::new(move || {
             App::new()

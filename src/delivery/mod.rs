@@ -124,11 +124,16 @@ impl Dispatcher {
 
 fn work(worker: &Worker, jobs: &Receiver<Job>, done: &Sender<Event>, stopping: &AtomicBool) {
     while let Ok(job) = jobs.recv() {
+        let mut paused = false;
         let pause_until_ms = if stopping.load(Ordering::SeqCst) {
             None
         } else {
             match worker.deliver_one(job.delivery_id) {
                 Ok(Outcome::RateLimited { until_ms }) => Some(until_ms),
+                Ok(Outcome::RegionPaused { .. }) => {
+                    paused = true;
+                    None
+                }
                 Ok(Outcome::Skipped) => {
                     // The queue pointed at nothing pending; without this the scheduler would
                     // hand out the same entry again at once, for ever.
@@ -153,6 +158,7 @@ fn work(worker: &Worker, jobs: &Receiver<Job>, done: &Sender<Event>, stopping: &
         let _ = done.send(Event::Done {
             region: job.region,
             pause_until_ms,
+            paused,
         });
     }
 }

@@ -30,11 +30,15 @@ const ONE_OFF_BURST: u32 = 3;
 pub enum Event {
     /// New deliveries were stored for these targets.
     Wake(Vec<String>),
-    /// A worker finished a region's delivery; `pause_until_ms` after a 429 or a store error.
+    /// A worker finished a region's delivery; `pause_until_ms` after a 429 or a store error,
+    /// `paused` when the webhook turned out to be gone.
     Done {
         region: String,
         pause_until_ms: Option<u64>,
+        paused: bool,
     },
+    /// An operator paused (`true`) or resumed (`false`) a region.
+    Pause { region: String, paused: bool },
     /// Stop dispatching and exit.
     Stop,
 }
@@ -57,6 +61,8 @@ struct RegionState {
     busy: bool,
     /// No request before this time (ms): Slack's Retry-After.
     paused_until_ms: u64,
+    /// Paused by an operator or a "webhook gone" answer, until resumed.
+    held: bool,
 }
 
 /// Adds a `url.…` target with the default limit and any stored 429 pause; region names come
@@ -72,6 +78,7 @@ fn add_one_off(
             bucket: TokenBucket::new(Rate::SLACK_DEFAULT, ONE_OFF_BURST, now),
             busy: false,
             paused_until_ms: pauses.get(&target).copied().unwrap_or(0),
+            held: false,
         };
         states.insert(target, state);
     }
@@ -90,6 +97,10 @@ pub fn run(
         log::error!("Could not read the regions' 429 pauses from the store: {e}.");
         HashMap::new()
     });
+    let held = store.manual_pauses().unwrap_or_else(|e| {
+        log::error!("Could not read the paused regions from the store: {e}.");
+        HashMap::new()
+    });
     // A region whose URL is still the shipped placeholder has no state: its messages stay queued.
     let mut states: BTreeMap<String, RegionState> = regions
         .iter()
@@ -99,6 +110,7 @@ pub fn run(
                 bucket: TokenBucket::new(r.rate, r.burst, now),
                 busy: false,
                 paused_until_ms: pauses.get(name).copied().unwrap_or(0),
+                held: held.contains_key(name),
             };
             (name.clone(), state)
         })
@@ -121,7 +133,7 @@ pub fn run(
         let mut idle: Vec<String> = Vec::new();
         let mut wake_at = now + IDLE_POLL.as_millis() as u64;
         for (name, state) in states.iter_mut() {
-            if state.busy {
+            if state.busy || state.held {
                 continue;
             }
             if state.paused_until_ms > now {
@@ -177,12 +189,19 @@ pub fn run(
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
+                Ok(Event::Pause { region, paused }) => {
+                    if let Some(state) = states.get_mut(&region) {
+                        state.held = paused;
+                    }
+                }
                 Ok(Event::Done {
                     region,
                     pause_until_ms,
+                    paused,
                 }) => {
                     if let Some(state) = states.get_mut(&region) {
                         state.busy = false;
+                        state.held |= paused;
                         if let Some(until) = pause_until_ms {
                             state.paused_until_ms = state.paused_until_ms.max(until);
                         }

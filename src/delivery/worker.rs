@@ -31,6 +31,8 @@ pub enum Outcome {
     RateLimited { until_ms: u64 },
     /// Moved to the dead-letter list.
     Dead { reason: String },
+    /// The region's webhook is gone: the region is paused until resumed; the message waits.
+    RegionPaused { reason: String },
     /// Nothing to do: the delivery is gone or no longer pending.
     Skipped,
 }
@@ -135,6 +137,7 @@ impl Worker {
         });
 
         let mut pause = None;
+        let mut paused = None;
         let outcome = match action {
             RetryAction::Delivered => {
                 delivery.attempts += 1;
@@ -174,6 +177,19 @@ impl Worker {
                     Outcome::Retrying { at_ms, reason }
                 }
             }
+            // The region's webhook itself is gone or refused (Slack's 403/404/410): every
+            // queued message would fail the same way, so the region pauses and keeps them
+            // instead of burning them all into the dead-letter list.
+            RetryAction::Permanent { reason }
+                if webhook_gone(&answer) && delivery.url.is_none() =>
+            {
+                let why = format!(
+                    "the webhook answered {reason}; fix regions.{}.webhook_url, restart, then resume the region",
+                    delivery.region
+                );
+                paused = Some(why.clone());
+                Outcome::RegionPaused { reason: why }
+            }
             RetryAction::Permanent { reason } => {
                 delivery.attempts += 1;
                 delivery.state = DeliveryState::Dead {
@@ -188,12 +204,14 @@ impl Worker {
             delivery: delivery.clone(),
             previous_due_ms: Some(previous_due_ms),
             pause_region_until_ms: pause,
+            pause_region_reason: paused,
         })?;
         let counted = match &outcome {
             Outcome::Delivered => Some("delivered"),
             Outcome::Retrying { .. } => Some("retry"),
             Outcome::RateLimited { .. } => Some("rate_limited"),
             Outcome::Dead { .. } => Some("dead"),
+            Outcome::RegionPaused { .. } => Some("region_paused"),
             Outcome::Skipped => None,
         };
         if let Some(c) = counted {
@@ -207,6 +225,17 @@ impl Worker {
         );
         Ok(outcome)
     }
+}
+
+/// Slack's answers that mean the webhook itself no longer works (see `slack-facts.md`).
+fn webhook_gone(answer: &Option<Answer>) -> bool {
+    matches!(
+        answer,
+        Some(Answer::Status {
+            code: 403 | 404 | 410,
+            ..
+        })
+    )
 }
 
 /// The Slack payload a delivery posts.
@@ -268,6 +297,9 @@ fn log_outcome(region: &str, notification: u64, attempts: u32, outcome: &Outcome
         Outcome::RateLimited { until_ms } => log::warn!(
             "Slack rate-limited region {region}; pausing it for {} ms.",
             until_ms.saturating_sub(now_ms())
+        ),
+        Outcome::RegionPaused { reason } => log::error!(
+            "Region {region} is paused and keeps its messages queued: {reason}."
         ),
         Outcome::Dead { reason } => log::error!(
             "Notification {notification} could not be delivered to region {region} and is now a dead letter: {reason}."

@@ -57,6 +57,8 @@ pub struct IntakeState {
     pub store: Store,
     /// The scheduler's last loop (ms), for `/readyz`.
     pub heartbeat: Arc<AtomicU64>,
+    /// To tell the scheduler about pauses and replays.
+    pub scheduler: crossbeam_channel::Sender<crate::delivery::scheduler::Event>,
 }
 
 #[derive(Debug, thiserror::Error)]

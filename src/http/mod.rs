@@ -1,5 +1,6 @@
 //! The HTTP receiver: one file per route, plus the JSON error shape they share.
 
+pub mod admin;
 pub mod error;
 pub mod fallback;
 pub mod health;
@@ -30,6 +31,35 @@ pub fn routes(cfg: &mut web::ServiceConfig, rainforest: bool) {
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route(
+        "/v1/notifications",
+        web::get().to(admin::notifications::list),
+    )
+    .route(
+        "/v1/notifications/{id}",
+        web::get().to(admin::notifications::show),
+    )
+    .route("/v1/dead-letters", web::get().to(admin::dead_letters::list))
+    .route(
+        "/v1/dead-letters/replay",
+        web::post().to(admin::dead_letters::replay_all),
+    )
+    .route(
+        "/v1/dead-letters/{id}/replay",
+        web::post().to(admin::dead_letters::replay_one),
+    )
+    .route(
+        "/v1/dead-letters/{id}",
+        web::delete().to(admin::dead_letters::drop),
+    )
+    .route(
+        "/v1/regions/{name}/pause",
+        web::post().to(admin::regions::pause),
+    )
+    .route(
+        "/v1/regions/{name}/resume",
+        web::post().to(admin::regions::resume),
+    )
     .route("/metrics", web::get().to(health::metrics))
     .default_service(web::to(fallback::not_found));
 }

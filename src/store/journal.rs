@@ -97,10 +97,17 @@ pub struct DeliveryUpdate {
     pub previous_due_ms: Option<u64>,
     /// Set after a 429: the region waits until then (ms), and so does it after a restart.
     pub pause_region_until_ms: Option<u64>,
+    /// Set when the webhook is gone: the region pauses until an operator resumes it.
+    pub pause_region_reason: Option<String>,
 }
 
 enum Command {
     Accept(Box<NewNotification>, AcceptReply),
+    /// Fresh deliveries for dead letters; answers the new delivery ids (None: not a dead letter).
+    Replay(
+        Vec<u64>,
+        oneshot::Sender<Result<Vec<Option<u64>>, StoreError>>,
+    ),
     /// Keys to insert and remove, already encoded.
     Write(Box<WriteSet>, oneshot::Sender<Result<(), StoreError>>),
     Close,
@@ -246,6 +253,10 @@ impl Journal {
             set.insert
                 .push((keys::pause(&d.region), until.to_be_bytes().to_vec()));
         }
+        if let Some(reason) = &update.pause_region_reason {
+            set.insert
+                .push((keys::manual_pause(&d.region), reason.as_bytes().to_vec()));
+        }
         set.insert.push((keys::delivery(d.id).to_vec(), encode(d)));
         self.write(set)
     }
@@ -297,6 +308,46 @@ impl Journal {
         }
     }
 
+    /// Pauses a region until `resume`, with a reason shown to the operator.
+    pub fn pause(&self, region: &str, reason: &str) -> Result<(), StoreError> {
+        let insert = vec![(keys::manual_pause(region), reason.as_bytes().to_vec())];
+        self.write(WriteSet {
+            insert,
+            ..WriteSet::default()
+        })
+    }
+
+    pub fn resume(&self, region: &str) -> Result<(), StoreError> {
+        self.write(WriteSet {
+            remove: vec![keys::manual_pause(region)],
+            ..WriteSet::default()
+        })
+    }
+
+    /// Drops a dead letter from the list; its delivery stays in the history.
+    pub fn drop_dead(&self, delivery_id: u64) -> Result<(), StoreError> {
+        let deltas = Deltas {
+            pending: HashMap::new(),
+            dead: -1,
+        };
+        let remove = vec![keys::dead(delivery_id).to_vec()];
+        self.write(WriteSet {
+            remove,
+            deltas,
+            ..WriteSet::default()
+        })
+    }
+
+    /// Replays dead letters: each gets a fresh delivery with a new attempt budget, and leaves
+    /// the dead-letter list; the dead delivery stays in the notification's history.
+    pub fn replay(&self, delivery_ids: Vec<u64>) -> Result<Vec<Option<u64>>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Replay(delivery_ids, reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
     /// Whether the writer still takes commands.
     pub fn is_open(&self) -> bool {
         !self.stats.closed.load(Ordering::SeqCst)
@@ -328,6 +379,10 @@ impl Journal {
 /// What one command answers once its batch is (or is not) on disk.
 enum Reply {
     Accept(AcceptReply, Accepted),
+    Replay(
+        oneshot::Sender<Result<Vec<Option<u64>>, StoreError>>,
+        Vec<Option<u64>>,
+    ),
     Write(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -336,6 +391,9 @@ impl Reply {
         match self {
             Reply::Accept(tx, accepted) => {
                 let _ = tx.send(result.map(|()| accepted));
+            }
+            Reply::Replay(tx, ids) => {
+                let _ = tx.send(result.map(|()| ids));
             }
             Reply::Write(tx) => {
                 let _ = tx.send(result);
@@ -419,6 +477,12 @@ fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
             Command::Close => {}
             Command::Accept(new, reply) => match state.accept(*new) {
                 Ok(accepted) => replies.push(Reply::Accept(reply, accepted)),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Replay(ids, reply) => match state.replay(&ids) {
+                Ok(new_ids) => replies.push(Reply::Replay(reply, new_ids)),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -508,6 +572,38 @@ impl BatchState<'_> {
                 Ok(Accepted::New(id))
             }
         }
+    }
+
+    fn replay(&mut self, ids: &[u64]) -> Result<Vec<Option<u64>>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let dead_key = keys::dead(*id);
+            let Some(v) = self.db.get(keys::delivery(*id))? else {
+                out.push(None);
+                continue;
+            };
+            let old: Delivery = decode(&v)?;
+            if self.db.get(dead_key)?.is_none() || !matches!(old.state, DeliveryState::Dead { .. })
+            {
+                out.push(None);
+                continue;
+            }
+            let now = crate::store::now_ms();
+            let new_id = self.deliver(
+                old.notification_id,
+                &old.region,
+                old.url.clone(),
+                now,
+                old.message.clone(),
+            )?;
+            self.batch.remove(&dead_key);
+            self.deltas.dead -= 1;
+            let mut n = self.notification(old.notification_id)?;
+            n.deliveries.push(new_id);
+            self.notifications.insert(old.notification_id, n);
+            out.push(Some(new_id));
+        }
+        Ok(out)
     }
 
     /// The open coalescing window of a key, if any.

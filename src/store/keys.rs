@@ -13,6 +13,7 @@
 //! | `q`    | `q` + region + `\0` + due ms + id     | empty: the due queue    |
 //! | `x`    | `x` + delivery id                     | empty: dead-letter list |
 //! | `p`    | `p` + region                          | paused-until ms         |
+//! | `P`    | `P` + region                          | manual or self pause    |
 //! | `c`    | `c` + source + `\0` + coalescing key  | notification id         |
 //!
 //! Source and region names are validated to `[A-Za-z0-9_-]`, so the `\0` separator is unambiguous.
@@ -87,6 +88,15 @@ pub fn parse_due(key: &[u8]) -> Option<(&str, u64, u64)> {
     let due = u64::from_be_bytes(nums[..8].try_into().ok()?);
     let id = u64::from_be_bytes(nums[8..].try_into().ok()?);
     Some((region, due, id))
+}
+
+pub const MANUAL_PAUSE: u8 = b'P';
+
+/// A region paused by an operator or by a "webhook gone" answer: no time limit.
+pub fn manual_pause(region: &str) -> Vec<u8> {
+    let mut key = vec![MANUAL_PAUSE];
+    key.extend_from_slice(region.as_bytes());
+    key
 }
 
 pub fn pause(region: &str) -> Vec<u8> {

@@ -160,6 +160,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Regions paused until someone resumes them, with the reason.
+    pub fn manual_pauses(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut out = HashMap::new();
+        for entry in self.db.scan_prefix([keys::MANUAL_PAUSE]) {
+            let (key, value) = entry?;
+            out.insert(
+                String::from_utf8_lossy(&key[1..]).into_owned(),
+                String::from_utf8_lossy(&value).into_owned(),
+            );
+        }
+        Ok(out)
+    }
+
     /// Every delivery in the dead-letter list, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::new();

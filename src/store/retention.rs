@@ -187,6 +187,7 @@ mod tests {
                 delivery: d,
                 previous_due_ms: previous,
                 pause_region_until_ms: None,
+                pause_region_reason: None,
             })
             .unwrap();
     }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::fake_slack::FakeSlack;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef";
 
 /// The config every API test starts from: three regions on the fake Slack, fast retries, a
 /// generous rate limit (tests of the limit set their own), and one token-protected source.
@@ -69,6 +70,8 @@ id = "/order/id"
 title = "Order {{/order/id}} from {{/customer}}"
 fields = [["Amount", "/amount"], ["Status", "/status"]]
 region = "US"
+[admin]
+tokens = ["{ADMIN_TOKEN}"]
 [[routes]]
 source = "salesforce"
 match = {{ "/owner_email" = "Route-Me@example.com" }}
@@ -82,6 +85,7 @@ webhook_url = "{partners}"
         us = slack.url("us"),
         eu = slack.url("eu"),
         partners = slack.url("partners"),
+        ADMIN_TOKEN = ADMIN_TOKEN,
     )
 }
 

@@ -3,6 +3,7 @@
 mod fake_slack;
 mod helpers;
 
+mod admin;
 mod any_input;
 mod binary;
 mod crash;

@@ -41,7 +41,7 @@ fn metrics_count_intake_deliveries_and_dead_letters_in_prometheus_format() {
         "us",
         [
             Reply::Status(500, "rollup_error"),
-            Reply::Status(404, "no_service"),
+            Reply::Status(400, "invalid_blocks"),
         ],
     );
     assert_eq!(app.post(&opportunity("m-1", "UK")).status, 202);

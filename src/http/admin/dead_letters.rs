@@ -1,0 +1,104 @@
+//! `GET /v1/dead-letters`, `POST /v1/dead-letters/{id}/replay`, `POST /v1/dead-letters/replay`,
+//! `DELETE /v1/dead-letters/{id}`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::notifications::delivery_json;
+use super::{admin, AdminError};
+use crate::delivery::scheduler::Event;
+use crate::http::hooks::IntakeState;
+use crate::store::records::DeliveryState;
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, AdminError> {
+    admin(&req, &state)?;
+    let items: Vec<_> = state
+        .store
+        .dead_letters()?
+        .iter()
+        .map(|d| {
+            let mut v = delivery_json(d);
+            v["notification_id"] = json!(d.notification_id.to_string());
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"items": items})))
+}
+
+pub async fn replay_one(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, AdminError> {
+    admin(&req, &state)?;
+    let not_found = || AdminError::NotFound(format!("no dead letter {id}"));
+    let id: u64 = id.parse().map_err(|_| not_found())?;
+    let new = replay(&state, vec![id]).await?;
+    match new.first().copied().flatten() {
+        Some(delivery) => Ok(HttpResponse::Ok()
+            .json(json!({"replayed": id.to_string(), "delivery": delivery.to_string()}))),
+        None => Err(not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Filter {
+    region: Option<String>,
+    reason: Option<String>,
+}
+
+pub async fn replay_all(
+    req: HttpRequest,
+    filter: web::Query<Filter>,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, AdminError> {
+    admin(&req, &state)?;
+    let ids: Vec<u64> = state
+        .store
+        .dead_letters()?
+        .into_iter()
+        .filter(|d| filter.region.as_deref().map_or(true, |r| r == d.region))
+        .filter(|d| match (&filter.reason, &d.state) {
+            (None, _) => true,
+            (Some(want), DeliveryState::Dead { reason, .. }) => {
+                reason.to_lowercase().contains(&want.to_lowercase())
+            }
+            _ => false,
+        })
+        .map(|d| d.id)
+        .collect();
+    let replayed = replay(&state, ids).await?.into_iter().flatten().count();
+    Ok(HttpResponse::Ok().json(json!({"replayed": replayed})))
+}
+
+pub async fn drop(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, AdminError> {
+    admin(&req, &state)?;
+    let not_found = || AdminError::NotFound(format!("no dead letter {id}"));
+    let id: u64 = id.parse().map_err(|_| not_found())?;
+    if !state.store.dead_letters()?.iter().any(|d| d.id == id) {
+        return Err(not_found());
+    }
+    let journal = state.journal.clone();
+    web::block(move || journal.drop_dead(id))
+        .await
+        .map_err(|e| AdminError::Store(e.to_string()))??;
+    Ok(HttpResponse::Ok().json(json!({"dropped": id.to_string()})))
+}
+
+async fn replay(state: &IntakeState, ids: Vec<u64>) -> Result<Vec<Option<u64>>, AdminError> {
+    let journal = state.journal.clone();
+    let new = web::block(move || journal.replay(ids))
+        .await
+        .map_err(|e| AdminError::Store(e.to_string()))??;
+    // The scheduler learns of the fresh deliveries like of new notifications.
+    let _ = state.scheduler.send(Event::Wake(Vec::new()));
+    Ok(new)
+}
