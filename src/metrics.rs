@@ -37,8 +37,34 @@ pub struct RegionLabel {
     pub region: String,
 }
 
+/// How many recent deliveries the status page shows.
+const RECENT: usize = 50;
+
+/// The latest news of one region, for `/v1/status` and the status page.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RegionNews {
+    /// When Slack last took a message (ms).
+    pub last_success_ms: Option<u64>,
+    /// When the last failure happened (ms), and why.
+    pub last_error_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+/// One finished attempt, for the status page's list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentDelivery {
+    pub at_ms: u64,
+    pub region: String,
+    pub notification_id: String,
+    pub outcome: String,
+}
+
 /// The relay's metrics.
 pub struct Metrics {
+    /// Per region (one-off webhooks together), the latest success and error.
+    news: std::sync::Mutex<std::collections::HashMap<String, RegionNews>>,
+    /// The latest finished attempts, newest last.
+    recent: std::sync::Mutex<std::collections::VecDeque<RecentDelivery>>,
     registry: Registry,
     /// Webhooks received, by source and outcome.
     pub received: Family<SourceOutcome, Counter>,
@@ -111,6 +137,8 @@ impl Metrics {
             stats.batch_size.clone(),
         );
         Metrics {
+            news: Default::default(),
+            recent: Default::default(),
             registry,
             received,
             deliveries,
@@ -127,6 +155,51 @@ impl Metrics {
             outcome: outcome.to_string(),
         };
         self.received.get_or_create(&labels).inc();
+    }
+
+    /// Records a finished attempt: counters, the region's latest news, the recent list.
+    pub fn attempt(&self, target: &str, notification_id: u64, outcome: &str, error: Option<&str>) {
+        self.delivery(target, outcome);
+        let now = now_ms();
+        let region = region_label(target);
+        if let Ok(mut news) = self.news.lock() {
+            let n = news.entry(region.clone()).or_default();
+            match error {
+                None if outcome == "delivered" => n.last_success_ms = Some(now),
+                Some(e) => {
+                    n.last_error_ms = Some(now);
+                    n.last_error = Some(e.to_string());
+                }
+                None => {}
+            }
+        }
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(RecentDelivery {
+                at_ms: now,
+                region,
+                notification_id: notification_id.to_string(),
+                outcome: outcome.to_string(),
+            });
+        }
+    }
+
+    pub fn news(&self, region: &str) -> RegionNews {
+        self.news
+            .lock()
+            .ok()
+            .and_then(|n| n.get(region).cloned())
+            .unwrap_or_default()
+    }
+
+    /// The latest finished attempts, newest first.
+    pub fn recent(&self) -> Vec<RecentDelivery> {
+        self.recent
+            .lock()
+            .map(|r| r.iter().rev().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn delivery(&self, target: &str, outcome: &str) {

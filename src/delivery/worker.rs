@@ -215,7 +215,15 @@ impl Worker {
             Outcome::Skipped => None,
         };
         if let Some(c) = counted {
-            self.metrics.delivery(&delivery.region, c);
+            let error = match &outcome {
+                Outcome::Retrying { reason, .. }
+                | Outcome::Dead { reason }
+                | Outcome::RegionPaused { reason } => Some(reason.as_str()),
+                Outcome::RateLimited { .. } => Some("Slack answered 429 rate_limited"),
+                _ => None,
+            };
+            self.metrics
+                .attempt(&delivery.region, delivery.notification_id, c, error);
         }
         log_outcome(
             &delivery.region,
@@ -274,7 +282,9 @@ pub fn render(
         (Record::Generic(doc), _) => {
             let fallback = GenericSettings {
                 id_pointer: None,
-                title: format!("Notification from {}", notification.source),
+                // A source no longer configured (or the send-test message): its own title if it
+                // has one, else "Notification from SOURCE".
+                title: "{/title}".to_string(),
                 fields: Vec::new(),
             };
             let settings = sources

@@ -60,6 +60,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, rainforest: bool) {
         "/v1/regions/{name}/resume",
         web::post().to(admin::regions::resume),
     )
+    .route(
+        "/v1/regions/{name}/test",
+        web::post().to(admin::regions::send_test),
+    )
+    .route("/v1/status", web::get().to(admin::status::status))
+    .route("/v1/export", web::get().to(admin::export::export))
     .route("/metrics", web::get().to(health::metrics))
     .default_service(web::to(fallback::not_found));
 }

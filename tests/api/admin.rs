@@ -295,3 +295,67 @@ fn a_region_whose_webhook_is_gone_pauses_itself_instead_of_dead_lettering_its_qu
     let ids: Vec<_> = got.iter().filter_map(|r| r.crm_id()).collect();
     assert_eq!(ids, ["gone-0", "gone-1", "gone-2"]);
 }
+
+#[test]
+fn status_shows_each_region_and_send_test_posts_a_marked_message() {
+    let app = spawn_app();
+    app.slack.script("eu", [Reply::Status(500, "rollup_error")]);
+    let sent = admin(&app, "POST", "/v1/regions/EU/test");
+    assert_eq!(sent.status, 202, "{}", sent.text);
+    let got = app.slack.wait_delivered("eu", 1);
+    assert!(
+        got[0]
+            .body
+            .to_string()
+            .contains("Test message from hookrelay for region EU"),
+        "{}",
+        got[0].body
+    );
+    assert_eq!(admin(&app, "POST", "/v1/regions/MARS/test").status, 404);
+
+    let status = admin(&app, "GET", "/v1/status");
+    assert_eq!(status.status, 200, "{}", status.text);
+    let eu = status.json["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "EU")
+        .unwrap()
+        .clone();
+    assert!(eu["last_success_ms"].as_u64().is_some(), "{eu}");
+    assert!(
+        eu["last_error"].as_str().unwrap().contains("rollup_error"),
+        "{eu}"
+    );
+    assert_eq!(eu["paused"], false);
+    assert_eq!(
+        eu["webhook"],
+        format!(
+            "http://{}/services/***",
+            app.slack.url("eu").split('/').nth(2).unwrap()
+        )
+    );
+    assert!(status.json["recent"].as_array().unwrap().len() >= 2);
+    assert!(
+        !status.text.contains("/T0/B0/"),
+        "webhook secrets stay masked"
+    );
+}
+
+#[test]
+fn export_lists_notifications_since_a_time_as_json_lines() {
+    let app = spawn_app();
+    app.post(&opportunity("exp-1", "UK"));
+    let since = hookrelay::store::now_ms();
+    app.post(&opportunity("exp-2", "UK"));
+    let all = admin(&app, "GET", "/v1/export");
+    assert_eq!(all.text.lines().count(), 2, "{}", all.text);
+    let recent = admin(&app, "GET", &format!("/v1/export?since={since}"));
+    let lines: Vec<Value> = recent
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["external_id"], "exp-2");
+}

@@ -3,8 +3,10 @@
 //! everything; a source's own token may only read what that source sent.
 
 pub mod dead_letters;
+pub mod export;
 pub mod notifications;
 pub mod regions;
+pub mod status;
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;

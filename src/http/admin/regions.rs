@@ -6,6 +6,8 @@ use serde_json::json;
 use super::{admin, AdminError};
 use crate::delivery::scheduler::Event;
 use crate::http::hooks::IntakeState;
+use crate::sources::SourceKind;
+use crate::store::journal::{Accepted, Idempotency, NewNotification};
 
 pub async fn pause(
     req: HttpRequest,
@@ -55,4 +57,40 @@ async fn set(
         if paused { "paused" } else { "resumed" }
     );
     Ok(HttpResponse::Ok().json(json!({"region": region, "paused": paused})))
+}
+
+/// `POST /v1/regions/{name}/test`: queues a clearly marked test message for the region, stored
+/// and delivered like any other (so it proves the whole path).
+pub async fn send_test(
+    req: HttpRequest,
+    name: web::Path<String>,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, AdminError> {
+    admin(&req, &state)?;
+    let region = name.into_inner();
+    if !state.settings.regions.contains_key(&region) {
+        return Err(AdminError::NotFound(format!(
+            "no region {region:?} in the config"
+        )));
+    }
+    let title = format!("Test message from hookrelay for region {region}: this channel is set up");
+    let new = NewNotification {
+        source: "send-test".into(),
+        kind: SourceKind::Generic,
+        idempotency: Idempotency::None,
+        raw: json!({ "title": title }).to_string(),
+        region: region.clone(),
+        url: None,
+        also: Vec::new(),
+        received_at_ms: state.clock.now_ms(),
+    };
+    let accepted = state.journal.accept(new).await?;
+    let id = match accepted {
+        Accepted::New(id)
+        | Accepted::Duplicate(id)
+        | Accepted::Updated(id)
+        | Accepted::Coalesced(id) => id,
+    };
+    Ok(HttpResponse::Accepted()
+        .json(json!({"status": "accepted", "id": id.to_string(), "region": region})))
 }

@@ -1,0 +1,59 @@
+//! `GET /v1/status`: per region what waits, how old the oldest is, the last success and error,
+//! and whether it is paused. Shared with the status page.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::{admin, AdminError};
+use crate::http::hooks::IntakeState;
+use crate::store::now_ms;
+
+pub async fn status(
+    req: HttpRequest,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, AdminError> {
+    admin(&req, &state)?;
+    Ok(HttpResponse::Ok().json(status_json(&state)?))
+}
+
+pub fn status_json(state: &IntakeState) -> Result<Value, AdminError> {
+    let pending = state.journal.pending_by_target();
+    let paused = state.store.manual_pauses()?;
+    let now = now_ms();
+    let mut regions = Vec::new();
+    for (name, region) in &state.settings.regions {
+        let oldest_pending_seconds = match state.store.first_due(name)? {
+            Some((_, id)) => state
+                .store
+                .delivery(id)?
+                .map(|d| now.saturating_sub(d.created_at_ms) / 1000),
+            None => None,
+        };
+        let news = state.metrics.news(name);
+        regions.push(json!({
+            "name": name,
+            "webhook": region.webhook_url.masked(),
+            "placeholder": region.webhook_url.is_placeholder(),
+            "queue_depth": pending.get(name).copied().unwrap_or(0),
+            "oldest_pending_seconds": oldest_pending_seconds,
+            "last_success_ms": news.last_success_ms,
+            "last_error_ms": news.last_error_ms,
+            "last_error": news.last_error,
+            "paused": paused.contains_key(name),
+            "pause_reason": paused.get(name),
+        }));
+    }
+    let one_off: u64 = pending
+        .iter()
+        .filter(|(k, _)| k.starts_with("url."))
+        .map(|(_, v)| *v)
+        .sum();
+    Ok(json!({
+        "regions": regions,
+        "one_off_queue_depth": one_off,
+        "pending": state.journal.pending(),
+        "dead_letters": state.journal.dead_letters(),
+        "recent": state.metrics.recent(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
