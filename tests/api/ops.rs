@@ -56,6 +56,12 @@ fn metrics_count_intake_deliveries_and_dead_letters_in_prometheus_format() {
         (s.dead_letters().unwrap().len() == 1).then_some(())
     });
 
+    // The worker counts an outcome just after recording it: wait for the count, not the store.
+    let dead = r#"hookrelay_deliveries_total{region="US",outcome="dead"}"#;
+    app.wait_store("the dead delivery counted", |_| {
+        let text = app.get("/metrics").text;
+        metric(&text, dead).is_some().then_some(())
+    });
     let text = app.get("/metrics").text;
     let m =
         |prefix: &str| metric(&text, prefix).unwrap_or_else(|| panic!("no {prefix} in:\n{text}"));
