@@ -313,6 +313,15 @@ fn status_shows_each_region_and_send_test_posts_a_marked_message() {
     );
     assert_eq!(admin(&app, "POST", "/v1/regions/MARS/test").status, 404);
 
+    // Outcomes are noted just after they are recorded: wait for the success to show.
+    app.wait_store("the success noted", |_| {
+        let s = admin(&app, "GET", "/v1/status");
+        s.json["regions"]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == "EU")?["last_success_ms"]
+            .as_u64()
+    });
     let status = admin(&app, "GET", "/v1/status");
     assert_eq!(status.status, 200, "{}", status.text);
     let eu = status.json["regions"]
