@@ -15,8 +15,9 @@
 //! - [`startup`]: [`startup::Application`] wires it all together.
 //! - [`metrics`]: Prometheus registry and `/metrics` rendering.
 //! - [`service`]: systemd readiness, watchdog, journald-friendly logs.
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line; [`admin_client`] talks to a running relay's admin API.
 
+pub mod admin_client;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -68,6 +68,8 @@ pub struct Settings {
     pub log_level: String,
     /// Admin API bearer tokens; empty: the admin API is off.
     pub admin_tokens: Vec<AdminToken>,
+    /// Serve the status page at `/` to requests from this machine without a token.
+    pub local_status_page: bool,
 }
 
 /// An admin token as configured: plain, or `sha256:<hex>` so the file need not hold the token.
@@ -516,6 +518,7 @@ impl Settings {
             routes,
             log_level,
             admin_tokens,
+            local_status_page: raw.admin.local_status_page,
         })
     }
 }

@@ -35,6 +35,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RawAdmin {
     pub tokens: Vec<String>,
+    pub local_status_page: bool,
 }
 
 #[derive(Debug, Deserialize)]

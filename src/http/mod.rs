@@ -6,6 +6,7 @@ pub mod fallback;
 pub mod health;
 pub mod hooks;
 pub mod rainforest;
+pub mod status_page;
 
 use actix_web::web;
 
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, rainforest: bool) {
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/", web::get().to(status_page::page))
     .route(
         "/v1/notifications",
         web::get().to(admin::notifications::list),

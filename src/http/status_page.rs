@@ -1,0 +1,7 @@
+//! `GET /`: the status page.
+
+use actix_web::HttpResponse;
+
+pub async fn page() -> HttpResponse {
+    HttpResponse::NotFound().finish()
+}

@@ -1,0 +1,1 @@
+//! The operator CLI against a running relay.
