@@ -74,6 +74,7 @@ pub struct Metrics {
     oldest_pending_seconds: Family<RegionLabel, Gauge>,
     dead_letters: Gauge,
     store_bytes: Gauge,
+    paused: Family<RegionLabel, Gauge>,
 }
 
 /// The label for a target key.
@@ -95,6 +96,12 @@ impl Metrics {
         let oldest_pending_seconds = Family::<RegionLabel, Gauge>::default();
         let dead_letters = Gauge::default();
         let store_bytes = Gauge::default();
+        let paused = Family::<RegionLabel, Gauge>::default();
+        registry.register(
+            "region_paused",
+            "1 while a region is paused by an operator or because its webhook is gone",
+            paused.clone(),
+        );
         registry.register(
             "received",
             "Webhooks received, by source and outcome",
@@ -146,6 +153,7 @@ impl Metrics {
             oldest_pending_seconds,
             dead_letters,
             store_bytes,
+            paused,
         }
     }
 
@@ -219,10 +227,18 @@ impl Metrics {
     ) -> String {
         self.queue_depth.clear();
         self.oldest_pending_seconds.clear();
+        self.paused.clear();
+        let held = store.manual_pauses().unwrap_or_default();
         let pending = journal.pending_by_target();
         let now = now_ms();
         let mut depth: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         for region in regions {
+            let is_paused = i64::from(held.contains_key(&region));
+            self.paused
+                .get_or_create(&RegionLabel {
+                    region: region.clone(),
+                })
+                .set(is_paused);
             depth.entry(region).or_insert(0);
         }
         for (target, n) in &pending {

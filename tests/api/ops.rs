@@ -95,3 +95,35 @@ fn metrics_count_intake_deliveries_and_dead_letters_in_prometheus_format() {
     assert!(m("hookrelay_journal_batch_size_count ") >= 3.0);
     assert!(m("hookrelay_store_bytes ") > 0.0);
 }
+
+#[test]
+fn delivered_notifications_are_purged_after_the_retention_and_pending_ones_stay() {
+    let slack = std::sync::Arc::new(crate::fake_slack::FakeSlack::start());
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let text = crate::helpers::config(&slack, dir.path()).replacen(
+        "[store]\n",
+        "[store]\nretention = \"1s\"\ndead_letter_retention = \"1h\"\npurge_interval = \"200ms\"\n",
+        1,
+    );
+    let app = crate::helpers::spawn_with(&text, std::sync::Arc::clone(&slack), dir);
+    assert_eq!(
+        crate::helpers::TestApp::post(&app, &crate::helpers::opportunity("old-1", "UK")).status,
+        202
+    );
+    slack.script("us", [Reply::Status(400, "invalid_blocks")]);
+    assert_eq!(app.post(&opportunity("dead-1", "US")).status, 202);
+    app.wait_store("the delivered one purged", |s| {
+        (s.find_external("salesforce", "old-1").unwrap().is_none()).then_some(())
+    });
+    assert!(
+        app.store
+            .find_external("salesforce", "dead-1")
+            .unwrap()
+            .is_some(),
+        "dead letters are kept longer"
+    );
+    assert_eq!(app.store.dead_letters().unwrap().len(), 1);
+    // Once purged, the same CRM id is news again.
+    assert_eq!(app.post(&opportunity("old-1", "UK")).status, 202);
+    app.slack.wait_delivered("uk", 2);
+}
