@@ -287,6 +287,15 @@ fn a_region_whose_webhook_is_gone_pauses_itself_instead_of_dead_lettering_its_qu
         app.store.dead_letters().unwrap().is_empty(),
         "nothing burnt into the dead letters"
     );
+    let metrics = app.get("/metrics").text;
+    assert!(
+        metrics.contains("hookrelay_region_paused{region=\"UK\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hookrelay_region_paused{region=\"US\"} 0"),
+        "{metrics}"
+    );
     assert_eq!(app.store.pending_by_region().unwrap().get("UK"), Some(&3));
     assert_eq!(app.slack.received("uk").len(), 1, "one request told it all");
     // Fixed (the fake now answers ok): resuming sends all three, in order.
