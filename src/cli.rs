@@ -1,9 +1,14 @@
-//! Command line: `hookrelay [serve] [--config F]`, `hookrelay check-config [--config F]`.
+//! Command line: `hookrelay [serve] [--config F]`, `hookrelay check-config [--config F]`, and
+//! the operator commands that talk to a running relay's admin API (`status`, `notifications`,
+//! `dead-letters`, `regions`, `send-test`, `export`; see [`crate::admin_client`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::admin_client::{self, query, AdminClient, ClientError};
 
 use crate::config::Settings;
 use crate::service;
@@ -33,6 +38,129 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+    /// Show each region's queue, last success and error, and whether it is paused.
+    Status {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Look at what the relay holds.
+    Notifications {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: NotificationsCommand,
+    },
+    /// List, replay or drop deliveries that failed for good.
+    DeadLetters {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+    },
+    /// Pause or resume a region's deliveries (a paused region queues but does not send).
+    Regions {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: RegionsCommand,
+    },
+    /// Queue a clearly marked test message for a region, delivered like any other.
+    SendTest {
+        #[command(flatten)]
+        remote: Remote,
+        /// The region, as named in the config.
+        region: String,
+    },
+    /// Print every notification received since a time, as JSON lines (for audits).
+    Export {
+        #[command(flatten)]
+        remote: Remote,
+        /// How far back: a duration such as `7d` or `24h`, or an RFC 3339 date such as
+        /// `2026-01-31` or `2026-01-31T12:00:00Z`. Everything when left out.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<u64>,
+    },
+}
+
+/// How the operator commands reach the relay.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// The relay's address [env: HOOKRELAY_URL] [default: http://127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// A file holding an admin token; without it the token comes from HOOKRELAY_TOKEN.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Print the API's JSON instead of tables, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Show one notification: every version and each delivery.
+    Show {
+        /// The notification's id.
+        id: String,
+    },
+    /// List notifications, newest first.
+    List {
+        /// Only this source's.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only opportunities with this owner email.
+        #[arg(long)]
+        owner_email: Option<String>,
+        /// Only those in this state.
+        #[arg(long, value_parser = ["pending", "delivered", "dead"])]
+        state: Option<String>,
+        /// At most this many (1 to 500; 50 when left out).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Continue from a previous page's cursor.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// List the dead letters.
+    List,
+    /// Queue dead letters for delivery again: one by id, or `--all` (optionally filtered).
+    Replay {
+        /// The dead letter's id (as listed), not the notification's.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Replay every dead letter (that matches --region and --reason).
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this region's.
+        #[arg(long, conflicts_with = "id")]
+        region: Option<String>,
+        /// With --all: only those whose reason contains this text (case-insensitive).
+        #[arg(long, conflicts_with = "id")]
+        reason: Option<String>,
+    },
+    /// Remove a dead letter for good (its notification and history stay).
+    Drop {
+        /// The dead letter's id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegionsCommand {
+    /// Stop sending to a region; its messages queue until it is resumed.
+    Pause {
+        /// The region, as named in the config.
+        name: String,
+    },
+    /// Send a paused region's queue again.
+    Resume {
+        /// The region, as named in the config.
+        name: String,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -59,7 +187,225 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Status { remote } => remote_command(&remote, |c| {
+            let v = c.get("/v1/status")?;
+            Ok(output(&remote, &v, admin_client::render_status))
+        }),
+        Command::Notifications { remote, command } => remote_command(&remote, |c| {
+            let v = match command {
+                NotificationsCommand::Show { id } => {
+                    let v = c.get(&format!("/v1/notifications/{}", segment(&id)))?;
+                    return Ok(output(&remote, &v, admin_client::render_notification));
+                }
+                NotificationsCommand::List {
+                    source,
+                    owner_email,
+                    state,
+                    limit,
+                    cursor,
+                } => c.get(&format!(
+                    "/v1/notifications{}",
+                    query(&[
+                        ("source", source),
+                        ("owner_email", owner_email),
+                        ("state", state),
+                        ("limit", limit.map(|l| l.to_string())),
+                        ("cursor", cursor),
+                    ])
+                ))?,
+            };
+            Ok(output(&remote, &v, admin_client::render_notifications))
+        }),
+        Command::DeadLetters { remote, command } => {
+            remote_command(&remote, |c| dead_letters(c, &remote, command))
+        }
+        Command::Regions { remote, command } => remote_command(&remote, |c| {
+            let (name, action, done) = match &command {
+                RegionsCommand::Pause { name } => (
+                    name,
+                    "pause",
+                    "paused: its messages queue until `hookrelay regions resume`",
+                ),
+                RegionsCommand::Resume { name } => (name, "resume", "resumed"),
+            };
+            let v = c.post(&format!("/v1/regions/{}/{action}", segment(name)))?;
+            Ok(output(&remote, &v, |_| format!("Region {name} {done}.\n")))
+        }),
+        Command::SendTest { remote, region } => remote_command(&remote, |c| {
+            let v = c.post(&format!("/v1/regions/{}/test", segment(&region)))?;
+            Ok(output(&remote, &v, |v| {
+                format!(
+                    "Test message queued for region {region} (notification {}); `hookrelay notifications show {}` follows it.\n",
+                    v["id"].as_str().unwrap_or("?"),
+                    v["id"].as_str().unwrap_or("?")
+                )
+            }))
+        }),
+        Command::Export { remote, since } => remote_command(&remote, |c| {
+            let path = format!(
+                "/v1/export{}",
+                query(&[("since", since.map(|s| s.to_string()))])
+            );
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            c.get_to(&path, &mut lock)?;
+            Ok(String::new())
+        }),
     }
+}
+
+/// Resolves the URL and token, runs `f`, prints what it returns; errors go to stderr, exit 1.
+fn remote_command(
+    remote: &Remote,
+    f: impl FnOnce(&AdminClient) -> Result<String, ClientError>,
+) -> ExitCode {
+    let result = admin_client::resolve_token(remote.token_file.as_deref()).and_then(|token| {
+        let client = AdminClient::new(&admin_client::resolve_url(remote.url.as_deref()), token);
+        f(&client)
+    });
+    match result {
+        Ok(text) => {
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The API's JSON with `--json`, else the human rendering.
+fn output(remote: &Remote, v: &Value, human: impl FnOnce(&Value) -> String) -> String {
+    if remote.json {
+        format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default())
+    } else {
+        human(v)
+    }
+}
+
+/// A value for one path segment, percent-encoded.
+fn segment(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+fn dead_letters(
+    c: &AdminClient,
+    remote: &Remote,
+    command: DeadLettersCommand,
+) -> Result<String, ClientError> {
+    match command {
+        DeadLettersCommand::List => {
+            let v = c.get("/v1/dead-letters")?;
+            Ok(output(remote, &v, admin_client::render_dead_letters))
+        }
+        DeadLettersCommand::Drop { id } => {
+            let v = c.delete(&format!("/v1/dead-letters/{}", segment(&id)))?;
+            Ok(output(remote, &v, |_| {
+                format!("Dead letter {id} dropped.\n")
+            }))
+        }
+        DeadLettersCommand::Replay { id: Some(id), .. } => {
+            let v = c.post(&format!("/v1/dead-letters/{}/replay", segment(&id)))?;
+            Ok(output(remote, &v, |v| {
+                format!(
+                    "Dead letter {id} queued again as delivery {}.\n",
+                    v["delivery"].as_str().unwrap_or("?")
+                )
+            }))
+        }
+        DeadLettersCommand::Replay {
+            id: None,
+            region,
+            reason,
+            ..
+        } => {
+            if remote.json {
+                // Scripts get the one bulk call and its count.
+                let v = c.post(&format!(
+                    "/v1/dead-letters/replay{}",
+                    query(&[("region", region), ("reason", reason)])
+                ))?;
+                return Ok(output(remote, &v, |_| String::new()));
+            }
+            replay_all(c, region.as_deref(), reason.as_deref())
+        }
+    }
+}
+
+/// Lists the matching dead letters and replays them one by one, with progress on stderr.
+fn replay_all(
+    c: &AdminClient,
+    region: Option<&str>,
+    reason: Option<&str>,
+) -> Result<String, ClientError> {
+    let listed = c.get("/v1/dead-letters")?;
+    let ids: Vec<String> = listed["items"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter(|d| admin_client::dead_letter_matches(d, region, reason))
+        .filter_map(|d| d["id"].as_str().map(str::to_string))
+        .collect();
+    let total = ids.len();
+    if total == 0 {
+        return Ok("No dead letters to replay.\n".to_string());
+    }
+    // Every one for a few, about every percent for thousands.
+    let every = (total / 100).max(1);
+    let (mut replayed, mut gone, mut failed) = (0usize, 0usize, Vec::new());
+    for (i, id) in ids.iter().enumerate() {
+        match c.post(&format!("/v1/dead-letters/{}/replay", segment(id))) {
+            Ok(_) => replayed += 1,
+            // Replayed or dropped by someone else meanwhile.
+            Err(ClientError::Api { status: 404, .. }) => gone += 1,
+            Err(e @ (ClientError::Api { .. } | ClientError::BadAnswer { .. })) => {
+                failed.push(format!("{id}: {e}"))
+            }
+            Err(e) => return Err(e),
+        }
+        let done = i + 1;
+        if done % every == 0 || done == total {
+            eprintln!("replayed {replayed}/{total}");
+        }
+    }
+    let mut out = format!("Replayed {replayed} of {total} dead letters.\n");
+    if gone > 0 {
+        out.push_str(&format!(
+            "{gone} were no longer dead letters (replayed or dropped meanwhile).\n"
+        ));
+    }
+    if failed.is_empty() {
+        Ok(out)
+    } else {
+        print!("{out}");
+        Err(ClientError::Incomplete(format!(
+            "{} could not be replayed:\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        )))
+    }
+}
+
+/// `--since`: a duration back from now (`7d`, `24h`) or an RFC 3339 date, as ms since the epoch.
+fn parse_since(s: &str) -> Result<u64, String> {
+    let at = match humantime::parse_duration(s) {
+        Ok(d) => std::time::SystemTime::now()
+            .checked_sub(d)
+            .ok_or_else(|| format!("{s} goes back before 1970"))?,
+        // A bare date means its midnight, UTC.
+        Err(_) if s.len() == 10 => humantime::parse_rfc3339_weak(&format!("{s}T00:00:00Z"))
+            .map_err(|_| format!("{s:?} is not a date such as 2026-01-31"))?,
+        Err(_) => humantime::parse_rfc3339_weak(s).map_err(|_| {
+            format!("{s:?} is neither a duration such as 7d or 24h nor a date such as 2026-01-31 or 2026-01-31T12:00:00Z")
+        })?,
+    };
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .map_err(|_| format!("{s} is before 1970"))
 }
 
 fn serve(path: &std::path::Path) -> ExitCode {
@@ -185,5 +531,43 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_durations_and_dates() {
+        let now = crate::store::now_ms();
+        let day = parse_since("24h").unwrap();
+        assert!(now - day >= 86_400_000 && now - day < 86_460_000);
+        assert_eq!(parse_since("1970-01-02").unwrap(), 86_400_000);
+        assert_eq!(parse_since("1970-01-01T00:00:01Z").unwrap(), 1000);
+        assert!(parse_since("yesterday").is_err());
+    }
+
+    #[test]
+    fn replay_takes_an_id_or_all() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|_| ());
+        assert!(parse(&["hookrelay", "dead-letters", "replay", "7"]).is_ok());
+        assert!(parse(&["hookrelay", "dead-letters", "replay", "--region", "EU"]).is_err());
+        assert!(parse(&[
+            "hookrelay",
+            "dead-letters",
+            "replay",
+            "--all",
+            "--region",
+            "EU"
+        ])
+        .is_ok());
+        assert!(parse(&["hookrelay", "dead-letters", "replay"]).is_err());
+        assert!(parse(&["hookrelay", "dead-letters", "replay", "7", "--all"]).is_err());
+        assert!(parse(&["hookrelay", "dead-letters", "replay", "7", "--region", "EU"]).is_err());
+        assert!(parse(&["hookrelay", "status", "--json", "--url", "http://x"]).is_ok());
+        assert!(parse(&["hookrelay", "status", "--token", "t"]).is_err());
     }
 }
