@@ -1,7 +1,394 @@
-//! `GET /`: the status page.
+//! `GET /`: the status page. One server-rendered HTML page with inline CSS and no external
+//! assets: per region the queue depth, oldest pending age, last success and error and whether it is
+//! paused; the last 50 deliveries; the dead letters, each with a replay button.
+//!
+//! Access: an admin bearer token, or (with `[admin] local_status_page = true`) any request whose
+//! peer address is loopback. Behind a reverse proxy on the same machine every request looks local,
+//! so only turn that on where the proxy does not forward to `/`.
+//!
+//! Replay: a browser opening the page from localhost sends no `Authorization` header, and the
+//! replay endpoint (`POST /v1/dead-letters/{id}/replay`) stays admin-only, so a plain HTML form
+//! posting there would be refused with 401. Each button therefore calls that endpoint with a small
+//! inline script that sends the admin token: taken from the page's fragment (`/#token=…`, never sent
+//! to the server or logged), else from this tab's session storage, else asked for once with a prompt.
 
-use actix_web::HttpResponse;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, UNIX_EPOCH};
 
-pub async fn page() -> HttpResponse {
-    HttpResponse::NotFound().finish()
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::admin::{admin, target_label, AdminError};
+use super::hooks::IntakeState;
+use crate::store::now_ms;
+use crate::store::records::{Delivery, DeliveryState};
+
+/// Dead letters listed on the page, newest first; the rest are counted and left to the API.
+const MAX_DEAD_SHOWN: usize = 200;
+
+/// Only inline styles and the inline replay script; fetches only to this relay.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
+                   connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+                   frame-ancestors 'none'";
+
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, AdminError> {
+    if let Err(e) = admin(&req, &state) {
+        if !(state.settings.local_status_page && is_loopback(req.peer_addr())) {
+            return Err(e);
+        }
+    }
+    let html = render(&state)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(html))
+}
+
+/// Whether the peer is this machine (IPv4-mapped IPv6 addresses included).
+fn is_loopback(peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|a| a.ip().to_canonical().is_loopback())
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A duration in seconds as people say it: `45s`, `3m 12s`, `2h 5m`, `3d 4h`.
+fn human_age(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if secs >= 3600 {
+        format!("{h}h {m}m")
+    } else if secs >= 60 {
+        format!("{m}m {s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// An epoch-milliseconds time in UTC, seconds precision: `2026-05-01 12:00:00 UTC`.
+fn utc(ms: u64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replacen('T', " ", 1)
+        .replace('Z', " UTC")
+}
+
+/// `<time>` with the age as text and the UTC time as its tooltip, or a dash.
+fn when(ms: Option<u64>, now: u64) -> String {
+    match ms {
+        Some(ms) => format!(
+            "<time title=\"{t}\">{age} ago</time>",
+            t = html_escape(&utc(ms)),
+            age = human_age(now.saturating_sub(ms) / 1000)
+        ),
+        None => "<span class=\"muted\">never</span>".to_string(),
+    }
+}
+
+/// The sender's id for a notification (`source/external id`), when it is still stored.
+fn sender_label(state: &IntakeState, id: u64) -> Option<String> {
+    let n = state.store.notification(id).ok().flatten()?;
+    Some(if n.external_id.is_empty() {
+        n.source
+    } else {
+        format!("{}/{}", n.source, n.external_id)
+    })
+}
+
+fn render(state: &IntakeState) -> Result<String, AdminError> {
+    let status = super::admin::status::status_json(state)?;
+    let now = now_ms();
+    let admin_on = !state.settings.admin_tokens.is_empty();
+    let mut dead: Vec<Delivery> = state.store.dead_letters()?;
+    dead.sort_by_key(|d| {
+        std::cmp::Reverse(match d.state {
+            DeliveryState::Dead { at_ms, .. } => at_ms,
+            _ => d.created_at_ms,
+        })
+    });
+    let recent = state.metrics.recent();
+    let regions = status["regions"].as_array().cloned().unwrap_or_default();
+    let num = |v: &Value| v.as_u64().unwrap_or(0);
+
+    let mut h = String::with_capacity(16 * 1024);
+    h.push_str(HEAD);
+    let _ = write!(
+        h,
+        "<header><h1>hookrelay <span class=\"muted\">{version}</span></h1>\
+         <p class=\"totals\"><span><b id=\"total-pending\">{pending}</b> pending</span>\
+         <span><b id=\"total-dead\">{dead}</b> dead letters</span>\
+         <span><b>{one_off}</b> queued for one-off webhooks</span>\
+         <span class=\"muted\">as of <time>{at}</time> · <a href=\"\">refresh</a></span></p></header>",
+        version = html_escape(status["version"].as_str().unwrap_or("")),
+        pending = num(&status["pending"]),
+        dead = dead.len(),
+        one_off = num(&status["one_off_queue_depth"]),
+        at = html_escape(&utc(now)),
+    );
+
+    // Regions.
+    h.push_str("<section><h2>Regions</h2>");
+    if regions.is_empty() {
+        h.push_str("<p class=\"muted\">No regions are configured.</p>");
+    } else {
+        h.push_str(
+            "<table id=\"regions\"><thead><tr><th>Region</th><th>Webhook</th><th class=\"n\">Queue</th>\
+             <th>Oldest pending</th><th>Last success</th><th>Last error</th><th>State</th></tr></thead><tbody>",
+        );
+        for r in &regions {
+            let name = r["name"].as_str().unwrap_or("");
+            let mut webhook = format!(
+                "<code>{}</code>",
+                html_escape(r["webhook"].as_str().unwrap_or(""))
+            );
+            if r["placeholder"].as_bool().unwrap_or(false) {
+                webhook.push_str(
+                    " <span class=\"badge warn\" title=\"Messages queue but nothing is sent until a real webhook URL is configured\">placeholder URL</span>",
+                );
+            }
+            let oldest = match r["oldest_pending_seconds"].as_u64() {
+                Some(s) => human_age(s),
+                None => "<span class=\"muted\">–</span>".to_string(),
+            };
+            let error = match r["last_error"].as_str() {
+                Some(e) => format!(
+                    "{} <div class=\"err\">{}</div>",
+                    when(r["last_error_ms"].as_u64(), now),
+                    html_escape(e)
+                ),
+                None => when(r["last_error_ms"].as_u64(), now),
+            };
+            let paused = if r["paused"].as_bool().unwrap_or(false) {
+                format!(
+                    "<span class=\"badge bad\">paused</span> <div class=\"err\">{}</div>",
+                    html_escape(r["pause_reason"].as_str().unwrap_or(""))
+                )
+            } else {
+                "<span class=\"badge ok\">active</span>".to_string()
+            };
+            let _ = write!(
+                h,
+                "<tr data-region=\"{name}\"><td><b>{name}</b></td><td>{webhook}</td>\
+                 <td class=\"n queue\">{depth}</td><td>{oldest}</td><td>{success}</td><td>{error}</td>\
+                 <td>{paused}</td></tr>",
+                name = html_escape(name),
+                depth = num(&r["queue_depth"]),
+                success = when(r["last_success_ms"].as_u64(), now),
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
+    h.push_str("</section>");
+
+    // Dead letters.
+    let _ = write!(
+        h,
+        "<section><h2>Dead letters <span class=\"muted\">({})</span></h2>",
+        dead.len()
+    );
+    if dead.is_empty() {
+        h.push_str(
+            "<p class=\"muted\">None: every message was delivered or is still being tried.</p>",
+        );
+    } else {
+        if !admin_on {
+            h.push_str(
+                "<p class=\"note\">Replay needs the admin API: set <code>[admin] tokens</code> in the config.</p>",
+            );
+        }
+        h.push_str(
+            "<table id=\"dead-letters\"><thead><tr><th>Died</th><th>Target</th><th>Notification</th>\
+             <th class=\"n\">Attempts</th><th>Reason</th><th></th></tr></thead><tbody>",
+        );
+        for d in dead.iter().take(MAX_DEAD_SHOWN) {
+            let (died, reason) = match &d.state {
+                DeliveryState::Dead { at_ms, reason } => (Some(*at_ms), reason.as_str()),
+                _ => (None, ""),
+            };
+            let sender = sender_label(state, d.notification_id).unwrap_or_default();
+            let _ = write!(
+                h,
+                "<tr data-id=\"{id}\"><td>{died}</td><td>{target}</td>\
+                 <td><code>{nid}</code> <span class=\"muted\">{sender}</span></td><td class=\"n\">{attempts}</td>\
+                 <td class=\"err reason\">{reason}</td><td><button type=\"button\" class=\"replay\" \
+                 data-id=\"{id}\"{disabled}>Replay</button> <span class=\"result\"></span></td></tr>",
+                id = d.id,
+                died = when(died, now),
+                target = html_escape(&target_label(&d.region, d.url.as_deref())),
+                nid = d.notification_id,
+                sender = html_escape(&sender),
+                attempts = d.attempts,
+                reason = html_escape(reason),
+                disabled = if admin_on { "" } else { " disabled" },
+            );
+        }
+        h.push_str("</tbody></table>");
+        if dead.len() > MAX_DEAD_SHOWN {
+            let _ = write!(
+                h,
+                "<p class=\"muted\">{} older dead letters are not shown; see <code>GET /v1/dead-letters</code>.</p>",
+                dead.len() - MAX_DEAD_SHOWN
+            );
+        }
+        h.push_str(
+            "<noscript><p class=\"note\">Replay buttons need JavaScript; without it use \
+             <code>curl -X POST -H 'Authorization: Bearer TOKEN' http://HOST/v1/dead-letters/ID/replay</code>.</p></noscript>",
+        );
+    }
+    h.push_str("</section>");
+
+    // Recent deliveries.
+    let _ = write!(
+        h,
+        "<section><h2>Last deliveries <span class=\"muted\">({} latest attempts, newest first)</span></h2>",
+        recent.len()
+    );
+    if recent.is_empty() {
+        h.push_str("<p class=\"muted\">No delivery attempts since the relay started.</p>");
+    } else {
+        h.push_str(
+            "<table id=\"recent\"><thead><tr><th>When</th><th>Region</th><th>Notification</th>\
+             <th>Outcome</th></tr></thead><tbody>",
+        );
+        for r in &recent {
+            let sender = r
+                .notification_id
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| sender_label(state, id))
+                .unwrap_or_default();
+            let class = match r.outcome.as_str() {
+                "delivered" => "ok",
+                "dead" | "region_paused" => "bad",
+                _ => "warn",
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{when}</td><td>{region}</td><td><code>{nid}</code> <span class=\"muted\">{sender}</span></td>\
+                 <td><span class=\"badge {class}\">{outcome}</span></td></tr>",
+                when = when(Some(r.at_ms), now),
+                region = html_escape(&r.region),
+                nid = html_escape(&r.notification_id),
+                sender = html_escape(&sender),
+                outcome = html_escape(&r.outcome),
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
+    h.push_str("</section>");
+    h.push_str(SCRIPT);
+    h.push_str("</body></html>\n");
+    Ok(h)
+}
+
+const HEAD: &str = r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>hookrelay status</title>
+<style>
+:root{--fg:#1d232a;--muted:#6b7480;--line:#dde2e8;--bg:#f6f8fa;--ok:#1a7f37;--warn:#9a6700;--bad:#cf222e}
+*{box-sizing:border-box}
+body{margin:0;padding:24px 32px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+h1{font-size:22px;margin:0 0 6px}h2{font-size:16px;margin:28px 0 8px}
+.muted{color:var(--muted);font-weight:normal}
+.totals span{margin-right:22px}.totals b{font-size:18px}
+table{border-collapse:collapse;width:100%;background:#fff;border:1px solid var(--line)}
+th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+th{background:#eef1f4;font-weight:600;font-size:13px}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.err{color:var(--bad);font-size:12px;max-width:360px;overflow-wrap:anywhere}
+.badge{display:inline-block;padding:1px 7px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
+.badge.ok{background:var(--ok)}.badge.warn{background:var(--warn)}.badge.bad{background:var(--bad)}
+.note{background:#fff8c5;border:1px solid #e9d67a;padding:6px 10px}
+button{font:inherit;font-size:12px;padding:2px 10px;cursor:pointer}
+</style></head><body>
+"#;
+
+/// Replays through the admin API with the token from `#token=…`, session storage, or a prompt.
+const SCRIPT: &str = r#"<script>
+(function(){
+  var key='hookrelay-admin-token';
+  var m=location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if(m){try{sessionStorage.setItem(key,decodeURIComponent(m[1]));}catch(e){}
+    history.replaceState(null,'',location.pathname+location.search);}
+  function token(){
+    var t=null;try{t=sessionStorage.getItem(key);}catch(e){}
+    if(!t){t=prompt('Admin token for the replay (kept for this tab only):');
+      if(t){try{sessionStorage.setItem(key,t);}catch(e){}}}
+    return t;
+  }
+  document.querySelectorAll('button.replay').forEach(function(b){
+    b.addEventListener('click',function(){
+      var out=b.parentNode.querySelector('.result');var t=token();if(!t){return;}
+      b.disabled=true;out.textContent='replaying…';
+      fetch('/v1/dead-letters/'+encodeURIComponent(b.dataset.id)+'/replay',
+        {method:'POST',headers:{'Authorization':'Bearer '+t}})
+      .then(function(r){return r.json().then(function(j){return [r.status,j];});})
+      .then(function(a){
+        if(a[0]===200){out.textContent='queued as delivery '+a[1].delivery;}
+        else{if(a[0]===401||a[0]===403){try{sessionStorage.removeItem(key);}catch(e){}}
+          out.textContent='failed: '+(a[1].message||a[1].error||a[0]);b.disabled=false;}
+      })
+      .catch(function(e){out.textContent='failed: '+e;b.disabled=false;});
+    });
+  });
+})();
+</script>
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_the_five_characters() {
+        assert_eq!(
+            html_escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn ages_and_times_read_well() {
+        assert_eq!(human_age(5), "5s");
+        assert_eq!(human_age(192), "3m 12s");
+        assert_eq!(human_age(7500), "2h 5m");
+        assert_eq!(human_age(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000_123), "2023-11-14 22:13:20 UTC");
+    }
+
+    #[test]
+    fn only_loopback_peers_are_local() {
+        let p = |s: &str| Some(s.parse::<SocketAddr>().unwrap());
+        assert!(is_loopback(p("127.0.0.1:1")));
+        assert!(is_loopback(p("[::1]:1")));
+        assert!(is_loopback(p("[::ffff:127.0.0.1]:1")));
+        assert!(!is_loopback(p("10.0.0.1:1")));
+        assert!(!is_loopback(None));
+    }
 }
