@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::config::{RouteTarget, Settings, SourceSettings};
 use crate::slack::target::WebhookUrl;
+use crate::sources::generic::scalar_text;
 use crate::sources::SourceKind;
 use crate::store::journal::target_key;
 
@@ -128,14 +129,9 @@ pub fn describe(settings: &Settings, source: &str) -> Vec<String> {
     steps
 }
 
-/// Strings as they are, numbers as text.
+/// The value at a JSON pointer as text (strings as they are, numbers and booleans written out).
 fn scalar(doc: &Value, pointer: &str) -> Option<String> {
-    match doc.pointer(pointer)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+    doc.pointer(pointer).and_then(scalar_text)
 }
 
 #[cfg(test)]

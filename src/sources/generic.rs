@@ -101,7 +101,7 @@ pub fn render(doc: &Value, settings: &GenericSettings, source: &str) -> Value {
 }
 
 /// Strings as they are, numbers and booleans as text; objects and arrays are not shown.
-fn scalar_text(v: &Value) -> Option<String> {
+pub fn scalar_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
