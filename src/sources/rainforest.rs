@@ -535,7 +535,9 @@ fn failed_test_sections(tests: &[Value]) -> Vec<String> {
     for test in tests.iter().take(LISTED_TESTS_MAX) {
         let line = test_line(test);
         let len = line.chars().count();
-        let (used, text) = sections.last_mut().expect("one section at least");
+        let Some((used, text)) = sections.last_mut() else {
+            break;
+        };
         if *used + 1 + len <= capacity {
             text.push('\n');
             text.push_str(&line);
@@ -549,8 +551,9 @@ fn failed_test_sections(tests: &[Value]) -> Vec<String> {
     }
     let mut out: Vec<String> = sections.into_iter().map(|(_, t)| t).collect();
     if placed < tests.len() {
-        let last = out.last_mut().expect("one section at least");
-        last.push_str(&format!("\n…and {} more", tests.len() - placed));
+        if let Some(last) = out.last_mut() {
+            last.push_str(&format!("\n…and {} more", tests.len() - placed));
+        }
     }
     out
 }
