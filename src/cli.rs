@@ -540,8 +540,9 @@ mod tests {
 
     #[test]
     fn since_takes_durations_and_dates() {
-        let now = crate::store::now_ms();
+        // `now` read after parsing, so it is never earlier than the clock parse_since used.
         let day = parse_since("24h").unwrap();
+        let now = crate::store::now_ms();
         assert!(now - day >= 86_400_000 && now - day < 86_460_000);
         assert_eq!(parse_since("1970-01-02").unwrap(), 86_400_000);
         assert_eq!(parse_since("1970-01-01T00:00:01Z").unwrap(), 1000);
