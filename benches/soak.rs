@@ -50,6 +50,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+#[path = "common/mod.rs"]
+mod common;
+use common::Conn;
+
 const COUNTRIES: [&str; 3] = ["UK", "US", "EU"];
 const REGIONS: [(&str, &str); 3] = [("UK", "uk"), ("US", "us"), ("EU", "eu")];
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -287,98 +291,6 @@ fn skip_chunked(reader: &mut BufReader<TcpStream>, line: &mut String) -> std::io
 
 // ---------------------------------------------------------------------------------------------
 // The clients.
-
-/// A keep-alive HTTP/1.1 connection that sends one request at a time (as in `benches/load.rs`).
-struct Conn {
-    addr: SocketAddr,
-    reader: BufReader<TcpStream>,
-    request: Vec<u8>,
-    line: String,
-    body: Vec<u8>,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> std::io::Result<Conn> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Conn {
-            addr,
-            reader: BufReader::with_capacity(16 * 1024, stream),
-            request: Vec::with_capacity(1024),
-            line: String::new(),
-            body: Vec::new(),
-        })
-    }
-
-    /// POSTs `body`; returns the status and whether the server keeps the connection open.
-    fn post(&mut self, path: &str, body: &str) -> std::io::Result<(u16, bool)> {
-        use std::io::{Error, ErrorKind};
-        self.request.clear();
-        write!(
-            self.request,
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )?;
-        self.reader.get_mut().write_all(&self.request)?;
-
-        self.line.clear();
-        if self.reader.read_line(&mut self.line)? == 0 {
-            return Err(Error::new(
-                ErrorKind::UnexpectedEof,
-                "the server closed the connection",
-            ));
-        }
-        let status: u16 = self
-            .line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidData,
-                    format!("bad status line {:?}", self.line),
-                )
-            })?;
-        let mut length: Option<usize> = None;
-        let mut keep_alive = true;
-        loop {
-            self.line.clear();
-            if self.reader.read_line(&mut self.line)? == 0 {
-                return Err(Error::new(
-                    ErrorKind::UnexpectedEof,
-                    "the answer's headers were cut",
-                ));
-            }
-            let line = self.line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.parse().ok();
-                } else if name.eq_ignore_ascii_case("connection")
-                    && value.eq_ignore_ascii_case("close")
-                {
-                    keep_alive = false;
-                } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    return Err(Error::new(
-                        ErrorKind::InvalidData,
-                        "chunked answers are not expected",
-                    ));
-                }
-            }
-        }
-        let length = length.ok_or_else(|| {
-            Error::new(ErrorKind::InvalidData, "the answer has no Content-Length")
-        })?;
-        self.body.resize(length, 0);
-        self.reader.read_exact(&mut self.body)?;
-        Ok((status, keep_alive))
-    }
-}
 
 /// Counters shared by the clients and the monitor.
 #[derive(Default)]
