@@ -74,7 +74,6 @@ impl Application {
         let port = listener.local_addr()?.port();
 
         let store = Store::open(&settings.store.path)?;
-        report_backlog(&store, &settings);
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let scheduler_tx = events_tx.clone();
@@ -83,6 +82,7 @@ impl Application {
             let _ = wake_tx.send(Event::Wake(targets));
         });
         let (journal, journal_thread) = Journal::start(store.clone(), Some(waker))?;
+        report_backlog(&journal, &settings);
         let worker = match Worker::new(store.clone(), journal.clone(), &settings) {
             Ok(worker) => worker,
             Err(e) => {
@@ -189,7 +189,8 @@ impl Application {
     }
 }
 
-fn report_backlog(store: &Store, settings: &Settings) {
+/// Logs what waits, from the counts the journal made when it opened the store (one scan).
+fn report_backlog(journal: &Journal, settings: &Settings) {
     for (name, region) in &settings.regions {
         if region.webhook_url.is_placeholder() {
             log::warn!(
@@ -197,20 +198,17 @@ fn report_backlog(store: &Store, settings: &Settings) {
             );
         }
     }
-    match store.pending_by_region() {
-        Ok(counts) => {
-            for (region, n) in counts {
-                if region.starts_with("url.") {
-                    log::info!("Resuming {n} pending deliveries for a one-off webhook ({region}).");
-                } else if settings.regions.contains_key(&region) {
-                    log::info!("Resuming {n} pending deliveries for region {region}.");
-                } else {
-                    log::error!(
-                        "{n} pending deliveries wait for region {region}, which the config no longer has; add [regions.{region}] to send them."
-                    );
-                }
-            }
+    let counts: std::collections::BTreeMap<String, u64> =
+        journal.pending_by_target().into_iter().collect();
+    for (region, n) in counts {
+        if region.starts_with("url.") {
+            log::info!("Resuming {n} pending deliveries for a one-off webhook ({region}).");
+        } else if settings.regions.contains_key(&region) {
+            log::info!("Resuming {n} pending deliveries for region {region}.");
+        } else {
+            log::error!(
+                "{n} pending deliveries wait for region {region}, which the config no longer has; add [regions.{region}] to send them."
+            );
         }
-        Err(e) => log::error!("Could not count pending deliveries: {e}."),
     }
 }

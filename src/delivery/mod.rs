@@ -70,6 +70,7 @@ impl Dispatcher {
                     })?,
             );
         }
+        let queued: Vec<String> = worker.journal.pending_by_target().into_keys().collect();
         let store = worker.store.clone();
         let regions: Arc<BTreeMap<_, _>> = Arc::clone(&worker.regions);
         let exit = exited_tx;
@@ -79,7 +80,15 @@ impl Dispatcher {
             std::thread::Builder::new()
                 .name("scheduler".into())
                 .spawn(move || {
-                    scheduler::run(store, &regions, events_rx, jobs_tx, &beat, clock.as_ref());
+                    scheduler::run(
+                        store,
+                        &regions,
+                        queued,
+                        events_rx,
+                        jobs_tx,
+                        &beat,
+                        clock.as_ref(),
+                    );
                     let _ = exit.send(());
                 })?,
         );

@@ -84,9 +84,11 @@ fn add_one_off(
     }
 }
 
+/// `queued`: the targets with pending deliveries at start (the journal counted them).
 pub fn run(
     store: Store,
     regions: &BTreeMap<String, RegionSettings>,
+    queued: Vec<String>,
     events: Receiver<Event>,
     jobs: Sender<Job>,
     heartbeat: &AtomicU64,
@@ -116,13 +118,8 @@ pub fn run(
         })
         .collect();
     // One-off webhooks (a route's URL, a Rainforest event's) queued before the restart.
-    match store.pending_by_region() {
-        Ok(pending) => {
-            for target in pending.into_keys() {
-                add_one_off(&mut states, &pauses, target, now);
-            }
-        }
-        Err(e) => log::error!("Could not read the queue at start: {e}."),
+    for target in queued {
+        add_one_off(&mut states, &pauses, target, now);
     }
 
     loop {

@@ -16,18 +16,37 @@ use crate::sources::rainforest::{self, RainforestEvent};
 use crate::sources::SourceKind;
 use crate::store::journal::{Idempotency, NewNotification};
 
-/// `POST /events`: 201 `{"status":"ok"}` once every target's delivery is on disk.
+/// `POST /events`: 201 `{"status":"ok"}` once every target's delivery is on disk. Every
+/// answer is counted in `hookrelay_received_total`, as for `/hooks/{source}`.
 pub async fn events(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, HookError> {
-    let Some((source, settings)) = state
+    let result = accept_event(req, payload, state.clone()).await;
+    let source = rainforest_source(&state).map_or("rainforest", |(name, _)| name.as_str());
+    let outcome = match &result {
+        Ok((_, outcome)) => *outcome,
+        Err(e) => e.kind(),
+    };
+    state.metrics.received(source, outcome);
+    result.map(|(response, _)| response)
+}
+
+fn rainforest_source(state: &IntakeState) -> Option<(&String, &crate::config::SourceSettings)> {
+    state
         .settings
         .sources
         .iter()
         .find(|(_, s)| s.kind == SourceKind::Rainforest)
-    else {
+}
+
+async fn accept_event(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<IntakeState>,
+) -> Result<(HttpResponse, &'static str), HookError> {
+    let Some((source, settings)) = rainforest_source(&state) else {
         return Err(HookError::UnknownSource("rainforest".into()));
     };
     authorise(&req, settings)?;
@@ -36,13 +55,11 @@ pub async fn events(
     let event = match RainforestEvent::parse(&body, &settings.allowed_webhook_hosts) {
         Ok(event) => event,
         Err(e) => {
-            return Ok(json_error(
-                StatusCode::BAD_REQUEST,
-                e.kind(),
-                &e.to_string(),
-            ))
+            let response = json_error(StatusCode::BAD_REQUEST, e.kind(), &e.to_string());
+            return Ok((response, e.kind()));
         }
     };
+
     // One notification with a delivery per target, stored in one batch: all or none. The URLs
     // (secrets) are kept in the deliveries, not in the stored body.
     let raw = json!({"event_name": event.event_name, "payload": event.payload}).to_string();
@@ -51,10 +68,10 @@ pub async fn events(
         (d.region, Some(url.original()))
     });
     let Some((region, url)) = targets.next() else {
-        return Ok(json_error(
-            StatusCode::BAD_REQUEST,
+        let message = "the event names no slack integration";
+        return Ok((
+            json_error(StatusCode::BAD_REQUEST, "invalid_request", message),
             "invalid_request",
-            "the event names no slack integration",
         ));
     };
     let new = NewNotification {
@@ -74,8 +91,10 @@ pub async fn events(
         crate::store::journal::Accepted::Duplicate(_) => "duplicate",
         _ => "accepted",
     };
-    state.metrics.received(source, outcome);
-    Ok(HttpResponse::Created().json(json!({"status": "ok"})))
+    Ok((
+        HttpResponse::Created().json(json!({"status": "ok"})),
+        outcome,
+    ))
 }
 
 /// `GET /integrations`: the schemas of every supported integration.

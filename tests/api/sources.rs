@@ -377,6 +377,16 @@ fn rainforest_errors_use_its_types_and_never_show_the_webhook_secret() {
     assert_error(&answer, 400, "misconfigured_integration");
     assert!(!answer.text.contains("SECRETPATH"), "{}", answer.text);
     assert!(app.slack.all().is_empty(), "nothing was posted");
+    let metrics = app.get("/metrics").text;
+    assert!(
+        metrics.contains(
+            r#"hookrelay_received_total{source="rainforest",outcome="invalid_request"} 3"#
+        ),
+        "refused events are counted: {metrics}"
+    );
+    assert!(metrics.contains(
+        r#"hookrelay_received_total{source="rainforest",outcome="misconfigured_integration"} 2"#
+    ));
 }
 
 // ---- generic --------------------------------------------------------------------------------
