@@ -196,19 +196,6 @@ impl Store {
         Ok(n)
     }
 
-    /// All deliveries of a notification (for tests and, later, the admin API).
-    pub fn deliveries_of(&self, notification_id: u64) -> Result<Vec<Delivery>, StoreError> {
-        let mut out = Vec::new();
-        for entry in self.db.scan_prefix([keys::DELIVERY]) {
-            let (_, value) = entry?;
-            let d: Delivery = decode(&value)?;
-            if d.notification_id == notification_id {
-                out.push(d);
-            }
-        }
-        Ok(out)
-    }
-
     fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         key: &[u8],

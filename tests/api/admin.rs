@@ -12,7 +12,7 @@ fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Answer 
         .into();
     let url = format!("{}{path}", app.address);
     let auth = token.map(|t| format!("Bearer {t}"));
-    let mut resp = match method {
+    let resp = match method {
         "GET" => {
             let mut r = agent.get(&url);
             if let Some(a) = &auth {
@@ -36,14 +36,7 @@ fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Answer 
         }
     }
     .expect("relay answers");
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    Answer {
-        status,
-        json: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-        retry_after: None,
-    }
+    Answer::read(resp)
 }
 
 fn admin(app: &TestApp, method: &str, path: &str) -> Answer {

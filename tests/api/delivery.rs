@@ -17,7 +17,7 @@ use crate::helpers::{config, opportunity, spawn_app, spawn_with};
 /// The one delivery of the notification the relay answered with `id`.
 fn delivery_of(store: &Store, answer_id: &serde_json::Value) -> Delivery {
     let id: u64 = answer_id.as_str().expect("id").parse().expect("numeric id");
-    let mut all = store.deliveries_of(id).expect("store readable");
+    let mut all = crate::helpers::deliveries_of(store, id);
     assert_eq!(all.len(), 1);
     all.remove(0)
 }
@@ -218,7 +218,7 @@ fn deliver_one_is_a_single_observable_step() {
     else {
         panic!("new notification expected")
     };
-    let delivery = store.deliveries_of(id).unwrap()[0].id;
+    let delivery = crate::helpers::deliveries_of(&store, id)[0].id;
 
     slack.script("uk", [Reply::Status(502, "bad gateway")]);
     assert!(matches!(

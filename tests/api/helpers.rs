@@ -189,21 +189,7 @@ impl TestApp {
         if let Some(a) = auth {
             req = req.header("Authorization", a);
         }
-        let mut resp = req.send(body).expect("relay answers");
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            json,
-            text,
-            retry_after,
-        }
+        Answer::read(req.send(body).expect("relay answers"))
     }
 
     /// POSTs a JSON opportunity to the open `salesforce` source.
@@ -222,31 +208,12 @@ impl TestApp {
             .agent
             .post(format!("{}{path}", self.address))
             .header("Content-Type", content_type);
-        let mut resp = req.send(body).expect("relay answers");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        Answer {
-            status,
-            json: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-            retry_after: None,
-        }
+        Answer::read(req.send(body).expect("relay answers"))
     }
 
     pub fn get(&self, path: &str) -> Answer {
-        let mut resp = self
-            .agent
-            .get(format!("{}{path}", self.address))
-            .call()
-            .expect("relay answers");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        Answer {
-            status,
-            json: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-            retry_after: None,
-        }
+        let resp = self.agent.get(format!("{}{path}", self.address)).call();
+        Answer::read(resp.expect("relay answers"))
     }
 
     /// Stops gracefully and waits until the store is closed.
@@ -297,6 +264,26 @@ pub struct Answer {
     pub retry_after: Option<String>,
 }
 
+impl Answer {
+    /// Status, `Retry-After`, and the body as text and (when it is JSON) as JSON.
+    pub fn read(mut resp: ureq::http::Response<ureq::Body>) -> Answer {
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            json,
+            text,
+            retry_after,
+        }
+    }
+}
+
 /// The brief's example opportunity with a chosen id and country.
 pub fn opportunity(id: &str, country: &str) -> Value {
     json!({
@@ -304,4 +291,17 @@ pub fn opportunity(id: &str, country: &str) -> Value {
         "close_date": "2017-03-16", "type": "New Business", "country": country,
         "owner_name": "Andrew", "owner_email": "andrew@tray.io", "amount": 4500
     })
+}
+
+/// A notification's deliveries, read the way the admin API reads them (its own list).
+pub fn deliveries_of(
+    store: &Store,
+    notification_id: u64,
+) -> Vec<hookrelay::store::records::Delivery> {
+    let n = store.notification(notification_id).expect("store readable");
+    n.map(|n| n.deliveries)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|id| store.delivery(id).expect("store readable"))
+        .collect()
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::notifications::delivery_json;
-use super::{admin, AdminError};
+use super::{admin, not_found, path_id, AdminError};
 use crate::delivery::scheduler::Event;
 use crate::http::hooks::IntakeState;
 use crate::store::records::DeliveryState;
@@ -35,13 +35,13 @@ pub async fn replay_one(
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, AdminError> {
     admin(&req, &state)?;
-    let not_found = || AdminError::NotFound(format!("no dead letter {id}"));
-    let id: u64 = id.parse().map_err(|_| not_found())?;
+    let id = path_id(&id, "dead letter")?;
+    let missing = || not_found("dead letter", &id.to_string());
     let new = replay(&state, vec![id]).await?;
     match new.first().copied().flatten() {
         Some(delivery) => Ok(HttpResponse::Ok()
             .json(json!({"replayed": id.to_string(), "delivery": delivery.to_string()}))),
-        None => Err(not_found()),
+        None => Err(missing()),
     }
 }
 
@@ -81,10 +81,10 @@ pub async fn drop(
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, AdminError> {
     admin(&req, &state)?;
-    let not_found = || AdminError::NotFound(format!("no dead letter {id}"));
-    let id: u64 = id.parse().map_err(|_| not_found())?;
+    let id = path_id(&id, "dead letter")?;
+    let missing = || not_found("dead letter", &id.to_string());
     if !state.store.dead_letters()?.iter().any(|d| d.id == id) {
-        return Err(not_found());
+        return Err(missing());
     }
     let journal = state.journal.clone();
     web::block(move || journal.drop_dead(id))

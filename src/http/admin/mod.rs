@@ -80,6 +80,16 @@ impl From<crate::store::StoreError> for AdminError {
     }
 }
 
+/// "No such thing": the 404 for an id that names nothing.
+pub fn not_found(what: &str, id: &str) -> AdminError {
+    AdminError::NotFound(format!("no {what} {id}"))
+}
+
+/// An id from the path. One that is not a number names nothing either, so it is the same 404.
+pub fn path_id(raw: &str, what: &str) -> Result<u64, AdminError> {
+    raw.parse().map_err(|_| not_found(what, raw))
+}
+
 /// Identifies the caller from its bearer token.
 pub fn caller(req: &HttpRequest, state: &IntakeState) -> Result<Caller, AdminError> {
     if state.settings.admin_tokens.is_empty() {

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{caller, target_label, AdminError, Caller};
+use super::{caller, not_found, path_id, target_label, AdminError, Caller};
 use crate::http::hooks::IntakeState;
 use crate::store::records::{Delivery, DeliveryState, Notification, Record};
 use crate::store::{decode, keys, Store};
@@ -18,12 +18,12 @@ pub async fn show(
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, AdminError> {
     let who = caller(&req, &state)?;
-    let not_found = || AdminError::NotFound(format!("no notification {id}"));
-    let id: u64 = id.parse().map_err(|_| not_found())?;
-    let n = state.store.notification(id)?.ok_or_else(not_found)?;
+    let id = path_id(&id, "notification")?;
+    let missing = || not_found("notification", &id.to_string());
+    let n = state.store.notification(id)?.ok_or_else(missing)?;
     // A source's token sees only its own; others look absent rather than forbidden.
     if matches!(&who, Caller::Source(s) if *s != n.source) {
-        return Err(not_found());
+        return Err(missing());
     }
     let deliveries = deliveries(&state.store, &n)?;
     Ok(HttpResponse::Ok().json(detail(&n, &deliveries)))
