@@ -26,8 +26,7 @@
 //! absolute numbers are lower than a separate client would see; the ratio is the useful figure.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,7 +44,7 @@ use serde_json::{json, Value};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::Conn;
+use common::{body, dir_size, free_port, healthz, Conn};
 
 const COUNTRIES: [&str; 3] = ["UK", "US", "EU"];
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,23 +58,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
             .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
         Err(_) => default,
     }
-}
-
-/// The brief's example opportunity with the given id and country, as a request body.
-fn body(id: &str, country: &str) -> String {
-    json!({
-        "id": id,
-        "name": "Sample02",
-        "status": "Qualification",
-        "account": "Andrew Test",
-        "close_date": "2017-03-16",
-        "type": "New Business",
-        "country": country,
-        "owner_name": "Andrew",
-        "owner_email": "andrew@tray.io",
-        "amount": 4500
-    })
-    .to_string()
 }
 
 fn config_text(dir: &Path, port: u16) -> String {
@@ -111,13 +93,6 @@ countries = ["EU", "DE", "FR", "IE", "NL", "ES", "IT"]
         us = file("us.jsonl"),
         eu = file("eu.jsonl"),
     )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("cannot find a free local port")
-        .port()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,21 +392,6 @@ impl Drop for RelayProcess {
     }
 }
 
-/// One `GET /healthz` on a fresh connection: true on a 200.
-fn healthz(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = BufReader::new(stream).read_line(&mut answer);
-    answer.starts_with("HTTP/1.1 200")
-}
-
 fn run_durable(conns: u64, warmup: Duration, measure: Duration) -> Report {
     let dir = tempfile::tempdir().expect("cannot create a temporary directory");
     let port = free_port();
@@ -446,20 +406,6 @@ fn run_durable(conns: u64, warmup: Duration, measure: Duration) -> Report {
     let store_mb = dir_size(&dir.path().join("store")) as f64 / 1e6;
     report.extra = Some(format!("relay {stopped}; store {store_mb:.1} MB"));
     report
-}
-
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -48,11 +48,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 #[path = "common/mod.rs"]
 mod common;
-use common::Conn;
+use common::{body, dir_size, free_port, healthz, Conn};
 
 const COUNTRIES: [&str; 3] = ["UK", "US", "EU"];
 const REGIONS: [(&str, &str); 3] = [("UK", "uk"), ("US", "us"), ("EU", "eu")];
@@ -84,23 +82,6 @@ fn env_duration(name: &str, default: &str) -> (String, Duration) {
     let value = humantime::parse_duration(text.trim())
         .unwrap_or_else(|_| panic!("{name}={text:?} is not a duration like \"20s\""));
     (text.trim().to_string(), value)
-}
-
-/// The brief's example opportunity with the given id and country, as a request body.
-fn body(id: &str, country: &str) -> String {
-    json!({
-        "id": id,
-        "name": "Sample02",
-        "status": "Qualification",
-        "account": "Andrew Test",
-        "close_date": "2017-03-16",
-        "type": "New Business",
-        "country": country,
-        "owner_name": "Andrew",
-        "owner_email": "andrew@tray.io",
-        "amount": 4500
-    })
-    .to_string()
 }
 
 fn config_text(store: &Path, port: u16, sink: SocketAddr, retention: &str, purge: &str) -> String {
@@ -136,28 +117,6 @@ burst = 10000
         ));
     }
     text
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("cannot find a free local port")
-        .port()
-}
-
-/// Bytes in all files under `path`, recursively (0 for what vanishes while it is walked).
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -565,21 +524,6 @@ impl Drop for RelayProcess {
             let _ = self.child.wait();
         }
     }
-}
-
-/// One `GET /healthz` on a fresh connection: true on a 200.
-fn healthz(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = BufReader::new(stream).read_line(&mut answer);
-    answer.starts_with("HTTP/1.1 200")
 }
 
 /// The process's resident set size in bytes (`VmRSS`), if it can be read.

@@ -1,9 +1,13 @@
-//! Shared by the load and soak harnesses: a keep-alive HTTP/1.1 client connection.
+//! Shared by the load and soak harnesses: a keep-alive HTTP/1.1 client connection, the request
+//! body, and small helpers to start and watch a relay.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+
+use serde_json::json;
 use std::time::Duration;
 
 /// A keep-alive HTTP/1.1 connection that sends one request at a time.
@@ -96,4 +100,57 @@ impl Conn {
         self.reader.read_exact(&mut self.body)?;
         Ok((status, keep_alive))
     }
+}
+
+/// The brief's example opportunity with the given id and country, as a request body.
+pub fn body(id: &str, country: &str) -> String {
+    json!({
+        "id": id,
+        "name": "Sample02",
+        "status": "Qualification",
+        "account": "Andrew Test",
+        "close_date": "2017-03-16",
+        "type": "New Business",
+        "country": country,
+        "owner_name": "Andrew",
+        "owner_email": "andrew@tray.io",
+        "amount": 4500
+    })
+    .to_string()
+}
+
+pub fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("cannot find a free local port")
+        .port()
+}
+
+/// One `GET /healthz` on a fresh connection: true on a 200.
+pub fn healthz(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = BufReader::new(stream).read_line(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
 }
