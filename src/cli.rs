@@ -38,6 +38,11 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+    /// Inspect the store on disk (works while the relay runs).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Show each region's queue, last success and error, and whether it is paused.
     Status {
         #[command(flatten)]
@@ -94,6 +99,13 @@ pub struct Remote {
     /// Print the API's JSON instead of tables, for scripts.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Check the write-ahead log: the checkpoint, what a start would replay, a torn tail, and
+    /// any damage that stops the relay from starting (exit status 1).
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +179,9 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
+        Command::Store {
+            command: StoreCommand::Check,
+        } => store_check(&cli.config),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -431,6 +446,23 @@ fn serve(path: &std::path::Path) -> ExitCode {
             log::error!("hookrelay could not run: {e}.");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn store_check(path: &std::path::Path) -> ExitCode {
+    let settings = match Settings::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("The configuration is not valid: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = crate::store::check::check(&settings.store.path);
+    print!("{}", report.text);
+    if report.damaged {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -73,7 +73,7 @@ impl Application {
             TcpListener::bind(&addr).map_err(|source| StartupError::Listen { addr, source })?;
         let port = listener.local_addr()?.port();
 
-        let store = Store::open(&settings.store.path)?;
+        let store = Store::open_with(&settings.store.path, settings.store.options.clone())?;
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let scheduler_tx = events_tx.clone();

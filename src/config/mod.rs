@@ -159,6 +159,8 @@ pub struct StoreSettings {
     pub purge_interval: Duration,
     /// Undelivered deliveries above which intake answers 503 instead of filling the disk; 0: no limit.
     pub max_pending: u64,
+    /// sled's cache, checkpoints and log segments.
+    pub options: crate::store::StoreOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -510,6 +512,7 @@ impl Settings {
                 )?,
                 purge_interval: parse_duration("store.purge_interval", &raw.store.purge_interval)?,
                 max_pending: raw.store.max_pending,
+                options: store_options(&raw.store)?,
             },
             delivery,
             routing,
@@ -746,6 +749,37 @@ fn example_region(regions: &BTreeMap<String, RegionSettings>) -> String {
         .next()
         .map(|r| format!("\"{r}\""))
         .unwrap_or_else(|| "\"US\"".into())
+}
+
+/// The `[store]` sizes and intervals, checked.
+fn store_options(raw: &raw::RawStore) -> Result<crate::store::StoreOptions, ConfigError> {
+    let cache_bytes = values::parse_size("store.cache_size", &raw.cache_size)?;
+    if cache_bytes < 1 << 20 {
+        return Err(ConfigError::invalid(
+            "store.cache_size",
+            &raw.cache_size,
+            "is below 1MiB, too small for sled to hold its index",
+            "\"64MiB\"",
+        ));
+    }
+    let checkpoint_interval =
+        values::parse_duration("store.checkpoint_interval", &raw.checkpoint_interval)?;
+    if checkpoint_interval < std::time::Duration::from_millis(10) {
+        return Err(ConfigError::invalid(
+            "store.checkpoint_interval",
+            &raw.checkpoint_interval,
+            "is shorter than 10ms",
+            "\"30s\"",
+        ));
+    }
+    let checkpoint_bytes = values::parse_size("store.checkpoint_size", &raw.checkpoint_size)?;
+    Ok(crate::store::StoreOptions {
+        cache_bytes,
+        checkpoint_interval,
+        checkpoint_bytes,
+        // A quarter of the checkpoint size, so a checkpoint deletes whole files, at least 1 MiB.
+        segment_bytes: (checkpoint_bytes / 4).max(1 << 20),
+    })
 }
 
 #[cfg(test)]

@@ -88,6 +88,9 @@ pub struct RawStore {
     pub dead_letter_retention: String,
     pub purge_interval: String,
     pub max_pending: u64,
+    pub cache_size: String,
+    pub checkpoint_interval: String,
+    pub checkpoint_size: String,
 }
 
 impl Default for RawStore {
@@ -98,6 +101,9 @@ impl Default for RawStore {
             dead_letter_retention: "90d".into(),
             purge_interval: "10m".into(),
             max_pending: 1_000_000,
+            cache_size: "64MiB".into(),
+            checkpoint_interval: "30s".into(),
+            checkpoint_size: "64MiB".into(),
         }
     }
 }

@@ -19,6 +19,15 @@ pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
     })
 }
 
+/// Parses `"64MiB"`, `"512 MB"` or a plain number of bytes.
+pub fn parse_size(key: &str, value: &str) -> Result<u64, ConfigError> {
+    value
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| ConfigError::invalid(key, value, "is not a size", "\"64MiB\" or \"1GiB\""))
+}
+
 /// A sustained message rate for one Slack webhook, as in `"1/s"` or `"50/h"`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {

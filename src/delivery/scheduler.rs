@@ -94,6 +94,12 @@ pub fn run(
     heartbeat: &AtomicU64,
     clock: &dyn Clock,
 ) {
+    // After a restart the applier may still be replaying the log: an outcome in it (a delivery
+    // already posted) must reach sled before the queue is read, or it would be posted again.
+    if let Err(e) = store.sync_reads() {
+        log::error!("The store could not catch up with its log, so nothing is delivered: {e}.");
+        return;
+    }
     let now = clock.now_ms();
     let pauses = store.pauses().unwrap_or_else(|e| {
         log::error!("Could not read the regions' 429 pauses from the store: {e}.");

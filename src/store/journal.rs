@@ -1,15 +1,13 @@
-//! The single writer: group commit of intake and delivery outcomes.
+//! The single writer: group commit of every command through the write-ahead log.
 //!
 //! Requests and workers send commands over a channel; one thread takes every command waiting at
-//! that moment, checks idempotency, applies them as one atomic sled batch, flushes, `fdatasync`s
-//! (see [`DiskSync`]) and only then answers them all. Under load the batch grows by itself: while
-//! one flush runs, the next requests queue up and share the next one. sled's `flush_async()` is
-//! not used: it deadlocks with many waiters (sled #1308).
-//!
-//! (A two-stage variant, applying the next batch while the previous one flushed, was measured
-//! and dropped: it made batches smaller and cost throughput; see the journal bench.)
+//! that moment, turns them into sled writes ([`super::batch`]), appends those as one log record
+//! with one `write` and one `fdatasync` ([`super::wal`]), and answers intake at once. The applier
+//! thread ([`super::applier`]) applies the record to sled behind it and answers the commands that
+//! must see sled updated first (outcomes, pauses, replays). Under load the batch grows by itself:
+//! while one `fdatasync` runs, the next requests queue up and share the next one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,10 +15,17 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use super::applier::{Applier, Stall, ToApplier};
+use super::batch::BatchState;
 use super::disk_sync::DiskSync;
-use super::records::{Delivery, DeliveryState, MessageKind, Notification, Record, Version};
+use super::overlay::Overlay;
+use super::progress::Progress;
+use super::records::{Delivery, DeliveryState};
+use super::wal::record::{CommandKind, Effect};
+use super::wal::{self, scan, segment::SegmentWriter, tail::Tail};
 use super::{decode, encode, keys, Store, StoreError};
 use crate::sources::SourceKind;
 
@@ -116,7 +121,7 @@ enum Command {
 type AcceptReply = oneshot::Sender<Result<Accepted, StoreError>>;
 
 #[derive(Default)]
-struct WriteSet {
+pub(super) struct WriteSet {
     insert: Vec<(Vec<u8>, Vec<u8>)>,
     remove: Vec<Vec<u8>>,
     /// How the counters change when this is on disk.
@@ -125,11 +130,31 @@ struct WriteSet {
 
 /// Changes to the queue counters that a batch makes once it is on disk.
 #[derive(Default, Debug)]
-struct Deltas {
+pub(super) struct Deltas {
     /// Pending deliveries per target.
-    pending: HashMap<String, i64>,
+    pub pending: HashMap<String, i64>,
     /// Dead letters.
+    pub dead: i64,
+}
+
+/// The queue counters as stored under [`keys::COUNTERS`].
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Counters {
+    pending: BTreeMap<String, i64>,
     dead: i64,
+}
+
+impl Counters {
+    fn apply(&mut self, d: &Deltas) {
+        for (target, delta) in &d.pending {
+            let n = self.pending.entry(target.clone()).or_insert(0);
+            *n += delta;
+            if *n <= 0 {
+                self.pending.remove(target);
+            }
+        }
+        self.dead = (self.dead + d.dead).max(0);
+    }
 }
 
 impl Deltas {
@@ -190,26 +215,65 @@ pub struct Journal {
 pub type Waker = Arc<dyn Fn(Vec<String>) + Send + Sync>;
 
 impl Journal {
-    /// Starts the writer thread on an open store.
+    /// Recovers the log (replaying it into sled happens behind, in the applier) and starts the
+    /// writer and applier threads. The handle is the writer's; it returns once both stopped and
+    /// the store is checkpointed.
     pub fn start(
         store: Store,
         waker: Option<Waker>,
     ) -> Result<(Journal, JoinHandle<()>), StoreError> {
+        let recovered = recover(&store)?;
         let sync = DiskSync::open(store.path())?;
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let dir = wal::dir(store.path());
+        let log = SegmentWriter::open(&dir, recovered.last_lsn, store.options.segment_bytes)?;
+        let progress = Arc::clone(&store.progress);
+        progress.reset(recovered.checkpoint, recovered.last_lsn);
+
         let stats = Arc::new(JournalStats::default());
         if let Ok(mut pending) = stats.pending.lock() {
-            for (region, n) in store.pending_by_region()? {
-                pending.insert(region, n as i64);
-            }
+            pending.extend(recovered.counters.pending.clone());
         }
-        stats
-            .dead
-            .store(store.dead_letter_count()? as i64, Ordering::Relaxed);
-        let writer_stats = Arc::clone(&stats);
+        stats.dead.store(recovered.counters.dead, Ordering::Relaxed);
+
+        let (to_applier, applier_rx) = crossbeam_channel::unbounded();
+        let applier = Applier {
+            store: store.clone(),
+            tail: Tail::new(&dir, recovered.checkpoint + 1),
+            progress: Arc::clone(&progress),
+            sync,
+            applied: recovered.checkpoint,
+            checkpointed: recovered.checkpoint,
+            replay_until: recovered.last_lsn,
+            last_checkpoint: std::time::Instant::now(),
+            bytes_since_checkpoint: 0,
+            waker,
+            stall: Stall::from_env(),
+        };
+        let applier = std::thread::Builder::new()
+            .name("applier".into())
+            .spawn(move || applier.run(applier_rx))?;
+
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let writer = Writer {
+            store,
+            log,
+            overlay: recovered.overlay,
+            next_id: recovered.next_id,
+            counters: recovered.counters,
+            stats: Arc::clone(&stats),
+            progress,
+            to_applier,
+            unapplied: VecDeque::new(),
+            unapplied_bytes: 0,
+        };
         let handle = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || writer(store, rx, sync, writer_stats, waker))?;
+            .spawn(move || {
+                writer.run(rx);
+                if applier.join().is_err() {
+                    log::error!("The applier thread panicked; the next start replays the log.");
+                }
+            })?;
         Ok((Journal { tx, stats }, handle))
     }
 
@@ -377,7 +441,7 @@ impl Journal {
 }
 
 /// What one command answers once its batch is (or is not) on disk.
-enum Reply {
+pub(super) enum Reply {
     Accept(AcceptReply, Accepted),
     Replay(
         oneshot::Sender<Result<Vec<Option<u64>>, StoreError>>,
@@ -387,7 +451,7 @@ enum Reply {
 }
 
 impl Reply {
-    fn send(self, result: Result<(), StoreError>) {
+    pub(super) fn send(self, result: Result<(), StoreError>) {
         match self {
             Reply::Accept(tx, accepted) => {
                 let _ = tx.send(result.map(|()| accepted));
@@ -402,431 +466,241 @@ impl Reply {
     }
 }
 
-fn writer(
-    store: Store,
-    rx: Receiver<Command>,
-    mut sync: DiskSync,
-    stats: Arc<JournalStats>,
-    waker: Option<Waker>,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut commands = vec![first];
-        while commands.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(c) => commands.push(c),
-                Err(_) => break,
-            }
-        }
-        let closing = commands.iter().any(|c| matches!(c, Command::Close));
-        if let Some(applied) = apply(&store, commands) {
-            let targets: Vec<String> = applied.new_targets.iter().cloned().collect();
-            if flush(&store, &mut sync, applied, &stats) && !targets.is_empty() {
-                if let Some(wake) = &waker {
-                    wake(targets);
-                }
-            }
-        }
-        if closing {
-            break;
-        }
-    }
-    // Anything sent after Close is refused: dropping `rx` makes those senders see `Closed`.
-    stats.closed.store(true, Ordering::SeqCst);
+/// What start-up learned from the log and sled.
+struct Recovered {
+    /// The last checkpointed record: the applier replays from the one after it.
+    checkpoint: u64,
+    /// The last record in the log.
+    last_lsn: u64,
+    /// Small keys of records sled may not have yet.
+    overlay: Overlay,
+    next_id: u64,
+    counters: Counters,
 }
 
-/// One applied batch, waiting for its flush.
-struct Applied {
-    replies: Vec<Reply>,
-    /// Counter changes once it is on disk.
-    deltas: Deltas,
-    /// Targets that got new deliveries (the scheduler is woken for them after the flush).
-    new_targets: BTreeSet<String>,
-}
-
-/// The batch being built, with the notifications it changes so later commands in the same
-/// batch see them (the tree shows them only after `apply_batch`).
-struct BatchState<'a> {
-    db: &'a sled::Db,
-    batch: sled::Batch,
-    /// Idempotency key → notification id, for keys added in this batch.
-    keys: HashMap<Vec<u8>, u64>,
-    /// Notifications created or changed in this batch, written at its end.
-    notifications: HashMap<u64, Notification>,
-    /// Coalescing entries added in this batch: key → (notification, delivery, window end).
-    windows: HashMap<Vec<u8>, Window>,
-    /// Counter changes this batch makes.
-    deltas: Deltas,
-    new_targets: BTreeSet<String>,
-}
-
-/// Applies one batch; `None` when it held nothing to answer (only Close) or when it failed (its
-/// commands are answered with the error at once, since nothing was applied).
-fn apply(store: &Store, commands: Vec<Command>) -> Option<Applied> {
-    let mut state = BatchState {
-        db: store.db(),
-        batch: sled::Batch::default(),
-        keys: HashMap::new(),
-        notifications: HashMap::new(),
-        windows: HashMap::new(),
-        deltas: Deltas::default(),
-        new_targets: BTreeSet::new(),
-    };
-    let mut replies = Vec::with_capacity(commands.len());
-    for command in commands {
-        match command {
-            Command::Close => {}
-            Command::Accept(new, reply) => match state.accept(*new) {
-                Ok(accepted) => replies.push(Reply::Accept(reply, accepted)),
-                Err(e) => {
-                    let _ = reply.send(Err(e));
+/// Reads the checkpoint marker and the log after it. A torn tail is cut and logged; damage stops
+/// the start with what `hookrelay store check` also reports.
+fn recover(store: &Store) -> Result<Recovered, StoreError> {
+    let dir = wal::dir(store.path());
+    let checkpoint = wal::checkpoint::read(&dir).map_err(StoreError::Damaged)?;
+    let mut overlay = Overlay::default();
+    let mut next_id = None;
+    let mut counters = None;
+    let summary = scan::scan(&dir, checkpoint, true, |r| {
+        overlay.add(r.lsn, &r.effects);
+        for e in &r.effects {
+            if let Effect::Put(k, v) = e {
+                if k.as_slice() == keys::NEXT_ID {
+                    next_id = Some(v.clone());
+                } else if k.as_slice() == keys::COUNTERS {
+                    counters = Some(v.clone());
                 }
-            },
-            Command::Replay(ids, reply) => match state.replay(&ids) {
-                Ok(new_ids) => replies.push(Reply::Replay(reply, new_ids)),
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-            },
-            Command::Write(set, reply) => {
-                state.deltas.add(set.deltas);
-                for k in set.remove {
-                    state.batch.remove(k);
-                }
-                for (k, v) in set.insert {
-                    state.batch.insert(k, v);
-                }
-                replies.push(Reply::Write(reply));
             }
         }
-    }
-    if replies.is_empty() {
-        return None;
-    }
-    let BatchState {
-        db,
-        mut batch,
-        notifications,
-        new_targets,
-        deltas,
-        ..
-    } = state;
-    for (id, n) in &notifications {
-        batch.insert(&keys::notification(*id), encode(n));
-    }
-    if let Err(e) = db.apply_batch(batch) {
-        let e = StoreError::from(e);
-        log::error!(
-            "A batch of {} writes could not be applied and was refused: {e}.",
-            replies.len()
+    })
+    .map_err(|d| {
+        StoreError::Damaged(format!(
+            "{d} Run `hookrelay store check` for a report; the relay does not start over a damaged log because skipping a record would lose webhooks or post them twice."
+        ))
+    })?;
+    if let Some(torn) = &summary.torn {
+        log::warn!(
+            "The log ended in a half-written record (a crash during a write): {} bytes at byte {} of {} were cut ({}). It was never acknowledged, so nothing is lost.",
+            torn.bytes,
+            torn.offset,
+            torn.segment.display(),
+            torn.why
         );
-        for r in replies {
-            r.send(Err(e.clone()));
-        }
-        return None;
     }
-    Some(Applied {
-        replies,
-        deltas,
-        new_targets,
+    for note in &summary.notes {
+        log::warn!("{note} (already in the store, so nothing is lost).");
+    }
+    wal::segment::delete_before(&dir, checkpoint)?;
+    let db = store.db();
+    let next_id = match next_id.or(db.get(keys::NEXT_ID)?.map(|v| v.to_vec())) {
+        Some(v) => u64::from_be_bytes(
+            v.as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("next id".into()))?,
+        ),
+        // A store from before the log: sled's generator is past every id it handed out.
+        None => db.generate_id()? + 1,
+    };
+    let counters = match counters.or(db.get(keys::COUNTERS)?.map(|v| v.to_vec())) {
+        Some(v) => decode(&v)?,
+        None => {
+            // A store from before the log, or a new one: count once; every batch stores them.
+            let pending = store
+                .pending_by_region_unchecked()?
+                .into_iter()
+                .map(|(k, v)| (k, v as i64))
+                .collect();
+            let dead = store.dead_letter_count_unchecked()? as i64;
+            Counters { pending, dead }
+        }
+    };
+    Ok(Recovered {
+        checkpoint,
+        last_lsn: summary.last_lsn,
+        overlay,
+        next_id,
+        counters,
     })
 }
 
-impl BatchState<'_> {
-    fn accept(&mut self, new: NewNotification) -> Result<Accepted, StoreError> {
-        match new.idempotency.clone() {
-            Idempotency::None => Ok(Accepted::New(self.create(new, None, 0)?.0)),
-            Idempotency::Dedupe(key) => {
-                let ext = keys::external(&new.source, &key);
-                match self.lookup(&ext)? {
-                    Some(id) => Ok(Accepted::Duplicate(id)),
-                    None => Ok(Accepted::New(self.create(new, Some((ext, key)), 0)?.0)),
+/// Records above this many bytes waiting for sled make the writer wait for the applier: it
+/// bounds the overlay's memory and how much a restart replays before deliveries resume.
+const MAX_UNAPPLIED_BYTES: u64 = 64 << 20;
+
+/// The writer thread's state.
+struct Writer {
+    store: Store,
+    log: SegmentWriter,
+    overlay: Overlay,
+    next_id: u64,
+    /// The counters as of the last durable record.
+    counters: Counters,
+    stats: Arc<JournalStats>,
+    progress: Arc<Progress>,
+    to_applier: Sender<ToApplier>,
+    /// (lsn, size) of records not applied yet, to bound them.
+    unapplied: VecDeque<(u64, u64)>,
+    unapplied_bytes: u64,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Command>) {
+        while let Ok(first) = rx.recv() {
+            let mut commands = vec![first];
+            while commands.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(c) => commands.push(c),
+                    Err(_) => break,
                 }
             }
-            Idempotency::Versioned(key) => {
-                let ext = keys::external(&new.source, &key);
-                match self.lookup(&ext)? {
-                    None => Ok(Accepted::New(self.create(new, Some((ext, key)), 0)?.0)),
-                    Some(id) => self.update(id, (ext, key), new),
-                }
+            let closing = commands.iter().any(|c| matches!(c, Command::Close));
+            self.commit(commands);
+            if closing {
+                break;
             }
-            Idempotency::Coalesce { key, window_ms } => {
-                let ckey = keys::coalesce(&new.source, &key);
-                if let Some(w) = self.window(&ckey)? {
-                    // Only into a message no worker has tried yet: once it is out, a repeat is news.
-                    if new.received_at_ms < w.ends_ms && self.untried(w.delivery_id)? {
-                        let mut n = self.notification(w.notification_id)?;
-                        n.count = n.count.saturating_add(1);
-                        self.notifications.insert(w.notification_id, n);
-                        return Ok(Accepted::Coalesced(w.notification_id));
+        }
+        // Anything sent after Close is refused: dropping `rx` makes those senders see `Closed`.
+        self.stats.closed.store(true, Ordering::SeqCst);
+        let _ = self.to_applier.send(ToApplier::Close);
+    }
+
+    fn forget_applied(&mut self) {
+        let applied = self.progress.applied();
+        self.overlay.forget_through(applied);
+        while let Some((lsn, size)) = self.unapplied.front() {
+            if *lsn > applied {
+                break;
+            }
+            self.unapplied_bytes -= size;
+            self.unapplied.pop_front();
+        }
+    }
+
+    /// Builds, writes and answers one batch.
+    fn commit(&mut self, commands: Vec<Command>) {
+        self.forget_applied();
+        if self.unapplied_bytes > MAX_UNAPPLIED_BYTES {
+            // Errors here surface in the batch's own reads; waiting is only pacing.
+            let _ = self.progress.catch_up();
+            self.forget_applied();
+        }
+        let first_id = self.next_id;
+        let mut state = BatchState {
+            db: self.store.db(),
+            overlay: &self.overlay,
+            progress: &self.progress,
+            next_id: &mut self.next_id,
+            effects: Vec::new(),
+            keys: HashMap::new(),
+            notifications: HashMap::new(),
+            windows: HashMap::new(),
+            deltas: Deltas::default(),
+            new_targets: Default::default(),
+        };
+        let mut kinds = Vec::with_capacity(commands.len());
+        let mut now = Vec::new();
+        let mut later = Vec::new();
+        for command in commands {
+            match command {
+                Command::Close => {}
+                Command::Accept(new, reply) => match state.accept(*new) {
+                    Ok(accepted) => {
+                        kinds.push(CommandKind::Accept);
+                        now.push(Reply::Accept(reply, accepted));
                     }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                },
+                Command::Replay(ids, reply) => match state.replay(&ids) {
+                    Ok(new_ids) => {
+                        kinds.push(CommandKind::Replay);
+                        later.push(Reply::Replay(reply, new_ids));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                },
+                Command::Write(set, reply) => {
+                    state.deltas.add(set.deltas);
+                    state
+                        .effects
+                        .extend(set.remove.into_iter().map(Effect::Del));
+                    state
+                        .effects
+                        .extend(set.insert.into_iter().map(|(k, v)| Effect::Put(k, v)));
+                    kinds.push(CommandKind::Write);
+                    later.push(Reply::Write(reply));
                 }
-                let ends_ms = new.received_at_ms.saturating_add(window_ms);
-                let (id, delivery_id) = self.create(new, None, window_ms + COALESCE_GRACE_MS)?;
-                let w = Window {
-                    notification_id: id,
-                    delivery_id,
-                    ends_ms,
-                };
-                self.batch.insert(ckey.clone(), w.encode().to_vec());
-                self.windows.insert(ckey, w);
-                Ok(Accepted::New(id))
             }
         }
-    }
-
-    fn replay(&mut self, ids: &[u64]) -> Result<Vec<Option<u64>>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let dead_key = keys::dead(*id);
-            let Some(v) = self.db.get(keys::delivery(*id))? else {
-                out.push(None);
-                continue;
-            };
-            let old: Delivery = decode(&v)?;
-            if self.db.get(dead_key)?.is_none() || !matches!(old.state, DeliveryState::Dead { .. })
-            {
-                out.push(None);
-                continue;
+        if kinds.is_empty() {
+            return;
+        }
+        let (mut effects, deltas, targets) = state.finish();
+        let mut counters = self.counters.clone();
+        counters.apply(&deltas);
+        if counters != self.counters {
+            effects.push(Effect::Put(keys::COUNTERS.to_vec(), encode(&counters)));
+        }
+        if self.next_id != first_id {
+            effects.push(Effect::Put(
+                keys::NEXT_ID.to_vec(),
+                self.next_id.to_be_bytes().to_vec(),
+            ));
+        }
+        let started = std::time::Instant::now();
+        let written = self.log.append(&kinds, &effects);
+        let ops = kinds.len();
+        self.stats
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.stats.batch_size.observe(ops as f64);
+        let (lsn, size) = match written {
+            Ok(w) => w,
+            Err(why) => {
+                log::error!("A batch of {ops} writes could not be made durable, so none was acknowledged: {why}.");
+                let e = StoreError::Io(why);
+                for reply in now.into_iter().chain(later) {
+                    reply.send(Err(e.clone()));
+                }
+                return;
             }
-            let now = crate::store::now_ms();
-            let new_id = self.deliver(
-                old.notification_id,
-                &old.region,
-                old.url.clone(),
-                now,
-                old.message.clone(),
-            )?;
-            self.batch.remove(&dead_key);
-            self.deltas.dead -= 1;
-            let mut n = self.notification(old.notification_id)?;
-            n.deliveries.push(new_id);
-            self.notifications.insert(old.notification_id, n);
-            out.push(Some(new_id));
-        }
-        Ok(out)
-    }
-
-    /// The open coalescing window of a key, if any.
-    fn window(&self, key: &[u8]) -> Result<Option<Window>, StoreError> {
-        if let Some(w) = self.windows.get(key) {
-            return Ok(Some(*w));
-        }
-        Ok(self.db.get(key)?.and_then(|v| Window::decode(&v)))
-    }
-
-    /// Whether a delivery is still pending and was never attempted.
-    fn untried(&self, delivery_id: u64) -> Result<bool, StoreError> {
-        if self.windows.values().any(|w| w.delivery_id == delivery_id) {
-            return Ok(true); // created in this batch
-        }
-        Ok(match self.db.get(keys::delivery(delivery_id))? {
-            Some(v) => {
-                let d: Delivery = decode(&v)?;
-                d.due_ms().is_some() && d.history.is_empty()
-            }
-            None => false,
-        })
-    }
-
-    fn lookup(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
-        if let Some(id) = self.keys.get(key) {
-            return Ok(Some(*id));
-        }
-        match self.db.get(key)? {
-            None => Ok(None),
-            Some(v) => {
-                let bytes: [u8; 8] = v
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("id index".into()))?;
-                Ok(Some(u64::from_be_bytes(bytes)))
-            }
-        }
-    }
-
-    fn notification(&self, id: u64) -> Result<Notification, StoreError> {
-        if let Some(n) = self.notifications.get(&id) {
-            return Ok(n.clone());
-        }
-        match self.db.get(keys::notification(id))? {
-            Some(v) => decode(&v),
-            None => Err(StoreError::Corrupt(format!(
-                "notification {id} is indexed but missing"
-            ))),
-        }
-    }
-
-    /// Stores a new notification with its deliveries; returns (notification id, first delivery id).
-    fn create(
-        &mut self,
-        new: NewNotification,
-        index: Option<(Vec<u8>, String)>,
-        delay_ms: u64,
-    ) -> Result<(u64, u64), StoreError> {
-        let id = self.db.generate_id()?;
-        let external_id = match index {
-            Some((ext, key)) => {
-                self.batch.insert(ext.clone(), &id.to_be_bytes());
-                self.keys.insert(ext, id);
-                key
-            }
-            None => id.to_string(),
         };
-        let due = new.received_at_ms + delay_ms;
-        let first = self.deliver(id, &new.region, new.url.clone(), due, MessageKind::Full)?;
-        let mut deliveries = vec![first];
-        for (region, url) in &new.also {
-            deliveries.push(self.deliver(id, region, url.clone(), due, MessageKind::Full)?);
-        }
-        let n = Notification {
-            id,
-            source: new.source,
-            external_id,
-            received_at_ms: new.received_at_ms,
-            kind: new.kind,
-            raw: new.raw,
-            earlier: Vec::new(),
-            deliveries,
-            count: 1,
-            region: new.region,
-            url: new.url,
-        };
-        self.notifications.insert(id, n);
-        Ok((id, first))
-    }
-
-    fn update(
-        &mut self,
-        id: u64,
-        index: (Vec<u8>, String),
-        new: NewNotification,
-    ) -> Result<Accepted, StoreError> {
-        let mut n = self.notification(id)?;
-        if n.kind != new.kind {
-            // The source changed kind in the config: versions of different formats cannot be
-            // compared, so this is a new notification and the key now points at it.
-            return Ok(Accepted::New(self.create(new, Some(index), 0)?.0));
-        }
-        let same = match (n.record(), Record::parse(new.kind, new.raw.as_bytes())) {
-            (Ok(old), Ok(fresh)) => old == fresh,
-            _ => n.raw == new.raw,
-        };
-        if same {
-            return Ok(Accepted::Duplicate(id));
-        }
-        let previous = Version {
-            received_at_ms: n.received_at_ms,
-            raw: std::mem::take(&mut n.raw),
-        };
-        n.earlier.push(previous);
-        n.raw = new.raw;
-        n.received_at_ms = new.received_at_ms;
-        let version = n.latest_version();
-        let (old_region, old_url) = (n.region.clone(), n.url.clone());
-        n.region = new.region.clone();
-        n.url = new.url.clone();
-        self.notifications.insert(id, n);
-        let now = new.received_at_ms;
-        let added = if old_region == new.region {
-            let changes = MessageKind::Changes { version };
-            vec![self.deliver(id, &new.region, new.url, now, changes)?]
-        } else {
-            let full = self.deliver(id, &new.region, new.url, now, MessageKind::Full)?;
-            let moved = MessageKind::Moved {
-                version,
-                to: new.region.clone(),
-            };
-            vec![full, self.deliver(id, &old_region, old_url, now, moved)?]
-        };
-        if let Some(n) = self.notifications.get_mut(&id) {
-            n.deliveries.extend(added);
-        }
-        Ok(Accepted::Updated(id))
-    }
-
-    fn deliver(
-        &mut self,
-        notification_id: u64,
-        region: &str,
-        url: Option<String>,
-        due_ms: u64,
-        message: MessageKind,
-    ) -> Result<u64, StoreError> {
-        let id = self.db.generate_id()?;
-        let d = Delivery {
-            id,
-            notification_id,
-            region: region.to_string(),
-            url,
-            message,
-            created_at_ms: due_ms,
-            attempts: 0,
-            state: DeliveryState::Pending { next_at_ms: due_ms },
-            history: Vec::new(),
-        };
-        self.batch.insert(&keys::delivery(id), encode(&d));
-        self.batch.insert(keys::due(region, due_ms, id), &[]);
-        self.new_targets.insert(region.to_string());
-        *self.deltas.pending.entry(region.to_string()).or_insert(0) += 1;
-        Ok(id)
-    }
-}
-
-/// An open coalescing window, as stored under its `c` key.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    notification_id: u64,
-    /// The one delivery that posts the count.
-    delivery_id: u64,
-    /// Repeats received before this (ms) are counted in; fixed when the window opens, so a
-    /// later config change does not reopen a window whose message is out.
-    ends_ms: u64,
-}
-
-impl Window {
-    fn encode(&self) -> [u8; 24] {
-        let mut out = [0u8; 24];
-        out[..8].copy_from_slice(&self.notification_id.to_be_bytes());
-        out[8..16].copy_from_slice(&self.delivery_id.to_be_bytes());
-        out[16..].copy_from_slice(&self.ends_ms.to_be_bytes());
-        out
-    }
-
-    fn decode(v: &[u8]) -> Option<Window> {
-        let n = |r: std::ops::Range<usize>| {
-            v.get(r)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-        };
-        Some(Window {
-            notification_id: n(0..8)?,
-            delivery_id: n(8..16)?,
-            ends_ms: n(16..24)?,
-        })
-    }
-}
-
-/// Makes an applied batch durable and answers it; returns whether that succeeded.
-fn flush(store: &Store, sync: &mut DiskSync, applied: Applied, stats: &JournalStats) -> bool {
-    let started = std::time::Instant::now();
-    let result = store
-        .db()
-        .flush()
-        .map(|_| ())
-        .map_err(StoreError::from)
-        .and_then(|()| sync.sync().map_err(StoreError::from));
-    let ops = applied.replies.len();
-    stats.flush_seconds.observe(started.elapsed().as_secs_f64());
-    stats.batch_size.observe(ops as f64);
-    stats.commits.fetch_add(1, Ordering::Relaxed);
-    stats.ops.fetch_add(ops as u64, Ordering::Relaxed);
-    if let Err(e) = &result {
-        log::error!("A flush of {ops} writes failed, so they were not acknowledged: {e}.");
-    }
-    let ok = result.is_ok();
-    if ok {
-        if let Ok(mut pending) = stats.pending.lock() {
-            for (target, delta) in &applied.deltas.pending {
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.stats.ops.fetch_add(ops as u64, Ordering::Relaxed);
+        self.progress.set_durable(lsn);
+        self.overlay.add(lsn, &effects);
+        self.unapplied.push_back((lsn, size as u64));
+        self.unapplied_bytes += size as u64;
+        self.counters = counters;
+        if let Ok(mut pending) = self.stats.pending.lock() {
+            for (target, delta) in &deltas.pending {
                 let n = pending.entry(target.clone()).or_insert(0);
                 *n += delta;
                 if *n <= 0 {
@@ -834,12 +708,16 @@ fn flush(store: &Store, sync: &mut DiskSync, applied: Applied, stats: &JournalSt
                 }
             }
         }
-        stats.dead.fetch_add(applied.deltas.dead, Ordering::Relaxed);
+        self.stats.dead.fetch_add(deltas.dead, Ordering::Relaxed);
+        for reply in now {
+            reply.send(Ok(()));
+        }
+        let _ = self.to_applier.send(ToApplier::Batch {
+            lsn,
+            replies: later,
+            targets: targets.into_iter().collect(),
+        });
     }
-    for reply in applied.replies {
-        reply.send(result.clone());
-    }
-    ok
 }
 
 #[cfg(test)]
@@ -954,8 +832,38 @@ mod format_tests {
         );
         assert_eq!(store.first_due("UK").unwrap(), Some((1_700_000_005_000, 8)));
         assert_eq!(
-            FORMAT_VERSION, 1,
+            FORMAT_VERSION, 2,
             "a new format needs a migration and a test like this one"
         );
+        assert_eq!(
+            store
+                .db()
+                .get(keys::FORMAT_VERSION)
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            b"2"
+        );
+        // Format 2 keeps queue counters and the id sequence in the store; a format 1 store
+        // gets them counted once, and new ids never reuse old ones.
+        let (journal, handle) = super::Journal::start(store.clone(), None).unwrap();
+        assert_eq!(journal.pending_by_target().get("UK"), Some(&1));
+        let raw = r#"{"id":"new","name":"n","country":"UK"}"#.to_string();
+        let accepted = journal
+            .accept_blocking(super::NewNotification {
+                source: "salesforce".into(),
+                kind: crate::sources::SourceKind::Opportunity,
+                idempotency: super::Idempotency::Versioned("new".into()),
+                raw,
+                region: "UK".into(),
+                url: None,
+                also: Vec::new(),
+                received_at_ms: 1_700_000_100_000,
+            })
+            .unwrap();
+        assert!(matches!(accepted, super::Accepted::New(id) if id > 8));
+        assert_eq!(journal.pending_by_target().get("UK"), Some(&2));
+        journal.close();
+        handle.join().unwrap();
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! | prefix | key                                   | value                   |
 //! |--------|---------------------------------------|-------------------------|
-//! | `m`    | `m` + name                            | store metadata          |
+//! | `m`    | `m` + name (format, next id, counters) | store metadata         |
 //! | `n`    | `n` + notification id                 | `Notification` JSON     |
 //! | `k`    | `k` + source + `\0` + external id     | notification id         |
 //! | `d`    | `d` + delivery id                     | `Delivery` JSON         |
@@ -19,6 +19,14 @@
 //! Source and region names are validated to `[A-Za-z0-9_-]`, so the `\0` separator is unambiguous.
 
 pub const FORMAT_VERSION: &[u8] = b"mformat";
+/// All metadata keys start with this.
+pub const META: &[u8] = b"m";
+/// The next id to hand out, written with every batch that used ids: ids come from the log, so
+/// a replayed batch gets the same ids it had (sled's `generate_id` is not in the log).
+pub const NEXT_ID: &[u8] = b"mnext_id";
+/// Pending deliveries per target and dead letters, written with every batch that changes them,
+/// so that start-up reads two keys instead of scanning a queue of a million entries.
+pub const COUNTERS: &[u8] = b"mcounters";
 pub const NOTIFICATION: u8 = b'n';
 pub const DELIVERY: u8 = b'd';
 pub const DUE: u8 = b'q';

@@ -1,23 +1,38 @@
-//! The durable store: one sled tree, written only by the [`journal::Journal`] thread.
+//! The durable store: a write-ahead log in front of one sled tree.
 //!
 //! Everything that touches sled is in this folder, so its use is easy to see, to test and, if it
 //! ever fails the crash tests, to replace. Readers (the scheduler, workers, tests) use [`Store`];
-//! writers send commands to the journal, which applies them in group-committed batches.
+//! writers send commands to the [`journal::Journal`], which group-commits them to the [`wal`];
+//! the [`applier`] applies the log to sled behind it and checkpoints.
 
+mod applier;
+mod batch;
+pub mod check;
 pub mod disk_sync;
 pub mod journal;
 pub mod keys;
+mod overlay;
+pub mod progress;
 pub mod records;
 pub mod retention;
+pub mod wal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use progress::Progress;
 
 use records::{Delivery, Notification};
 
 /// The layout version written into every store, checked at open so that a newer store is never
 /// misread by an older relay (and an older one is migrated when the layout changes).
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: the write-ahead log (`wal/`) holds acknowledged writes sled may not have yet, so a relay
+/// that does not know it must not open the store. Format 1 opens as is (its queue counters and
+/// id sequence are taken from sled once).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Why the store could not do what was asked. Cloneable, because one failed group commit is
 /// answered to every request that waited on it.
@@ -31,6 +46,8 @@ pub enum StoreError {
     Closed,
     #[error("the store holds a record it cannot read: {0}")]
     Corrupt(String),
+    #[error("the store's log is damaged: {0}")]
+    Damaged(String),
     #[error("the store at {path} has format version {found}, this hookrelay reads up to {supported}; use a newer hookrelay")]
     TooNew {
         path: PathBuf,
@@ -51,6 +68,32 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+/// How the store uses memory and disk (`[store]` in the config).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// sled's page cache: the bulk of the relay's memory once the store is large.
+    pub cache_bytes: u64,
+    /// A checkpoint (sled flush + `fdatasync`, then old log segments deleted) at least this
+    /// often while there is something to checkpoint.
+    pub checkpoint_interval: Duration,
+    /// ... and sooner once this many bytes were applied since the last one, which bounds the
+    /// log on disk and what a restart replays.
+    pub checkpoint_bytes: u64,
+    /// The size at which the log starts a new segment file.
+    pub segment_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: 64 << 20,
+            checkpoint_interval: Duration::from_secs(30),
+            checkpoint_bytes: 64 << 20,
+            segment_bytes: 16 << 20,
+        }
+    }
+}
+
 /// Read access to the store. Cheap to clone (sled's handles are reference counted).
 #[derive(Clone)]
 pub struct Store {
@@ -58,15 +101,28 @@ pub struct Store {
     db: sled::Db,
     /// The directory, for `fdatasync` and for messages.
     path: PathBuf,
+    /// Sizes and intervals, for the journal and applier.
+    pub(crate) options: StoreOptions,
+    /// How far the log is written and applied: reads wait for sled to catch up.
+    pub(crate) progress: Arc<Progress>,
 }
 
 impl Store {
-    /// Opens (or creates) the store and checks its format version.
+    /// Opens (or creates) the store with the default options.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the store and checks its format version.
+    pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(path)?;
-        // No background flush: the journal flushes and fdatasyncs every batch itself, and a
-        // timer flush would only add writes the guarantees do not rest on.
-        let db = sled::Config::new().path(path).flush_every_ms(None).open()?;
+        // No background flush: the log makes writes durable, and the applier's checkpoints
+        // flush sled; a timer flush would only add writes the guarantees do not rest on.
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_bytes)
+            .flush_every_ms(None)
+            .open()?;
         match db.get(keys::FORMAT_VERSION)? {
             None => {
                 db.insert(keys::FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?;
@@ -84,12 +140,28 @@ impl Store {
                         supported: FORMAT_VERSION,
                     });
                 }
+                if found < FORMAT_VERSION {
+                    log::info!(
+                        "Upgrading the store at {} from format {found} to {FORMAT_VERSION}.",
+                        path.display()
+                    );
+                    db.insert(keys::FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?;
+                    db.flush()?;
+                }
             }
         }
         Ok(Store {
             db,
             path: path.to_path_buf(),
+            options,
+            progress: Arc::new(Progress::default()),
         })
+    }
+
+    /// Waits until sled holds every write acknowledged so far (no wait unless a burst is being
+    /// applied), so a read right after a 202 sees what it stored.
+    pub fn sync_reads(&self) -> Result<(), StoreError> {
+        self.progress.catch_up()
     }
 
     pub fn path(&self) -> &Path {
@@ -101,10 +173,12 @@ impl Store {
     }
 
     pub fn notification(&self, id: u64) -> Result<Option<Notification>, StoreError> {
+        self.sync_reads()?;
         self.get_json(&keys::notification(id))
     }
 
     pub fn delivery(&self, id: u64) -> Result<Option<Delivery>, StoreError> {
+        self.sync_reads()?;
         self.get_json(&keys::delivery(id))
     }
 
@@ -114,6 +188,7 @@ impl Store {
         source: &str,
         external_id: &str,
     ) -> Result<Option<u64>, StoreError> {
+        self.sync_reads()?;
         Ok(self
             .db
             .get(keys::external(source, external_id))?
@@ -134,9 +209,14 @@ impl Store {
         }
     }
 
-    /// Pending deliveries per region, by scanning the due queue. Used once at start-up (sled's
-    /// `len()` scans too, so running counters are kept elsewhere for anything frequent).
+    /// Pending deliveries per region, by scanning the due queue (the journal keeps running
+    /// counters; this is for tests and for counting a store once).
     pub fn pending_by_region(&self) -> Result<BTreeMap<String, usize>, StoreError> {
+        self.sync_reads()?;
+        self.pending_by_region_unchecked()
+    }
+
+    fn pending_by_region_unchecked(&self) -> Result<BTreeMap<String, usize>, StoreError> {
         let mut counts = BTreeMap::new();
         for entry in self.db.scan_prefix([keys::DUE]) {
             let (key, _) = entry?;
@@ -175,6 +255,7 @@ impl Store {
 
     /// Every delivery in the dead-letter list, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<Delivery>, StoreError> {
+        self.sync_reads()?;
         let mut out = Vec::new();
         for entry in self.db.scan_prefix([keys::DEAD]) {
             let (key, _) = entry?;
@@ -186,8 +267,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Dead letters, by scanning their index once at start-up.
-    pub fn dead_letter_count(&self) -> Result<usize, StoreError> {
+    /// Dead letters, by scanning their index (for counting a store once).
+    fn dead_letter_count_unchecked(&self) -> Result<usize, StoreError> {
         let mut n = 0;
         for entry in self.db.scan_prefix([keys::DEAD]) {
             entry?;

@@ -47,6 +47,7 @@ pub fn purge_once(
     let mut purged = Purged::default();
     let mut removals: Vec<Vec<u8>> = Vec::new();
     let mut in_batch = 0;
+    store.sync_reads()?;
     for entry in store.db().scan_prefix([keys::NOTIFICATION]) {
         let (_, value) = entry?;
         let n: Notification = decode(&value)?;

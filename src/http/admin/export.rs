@@ -22,6 +22,7 @@ pub async fn export(
     admin(&req, &state)?;
     let since = q.since.unwrap_or(0);
     let mut out = String::new();
+    state.store.sync_reads()?;
     for entry in state.store.db().scan_prefix([keys::NOTIFICATION]) {
         let (_, value) = entry.map_err(StoreError::from)?;
         let n: Notification = decode(&value)?;

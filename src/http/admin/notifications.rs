@@ -61,6 +61,7 @@ pub async fn list(
     let end = keys::notification(q.cursor.unwrap_or(u64::MAX));
     let mut items = Vec::new();
     let mut next_cursor = None;
+    state.store.sync_reads()?;
     // Newest first: ids grow with time.
     for entry in state.store.db().range(keys::notification(0)..end).rev() {
         let (_, value) = entry.map_err(crate::store::StoreError::from)?;

@@ -1,0 +1,91 @@
+//! How far the log is written and how far sled has caught up with it.
+//!
+//! The writer raises `durable` after each `fdatasync`; the applier raises `applied` after each
+//! record it applies to sled. Readers that must see everything acknowledged so far (a GET right
+//! after a 202, the scheduler's first look at the queue after a restart) wait for `applied` to
+//! reach the `durable` they saw; when sled keeps up, as it does outside bursts, that is no wait.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use super::StoreError;
+
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The last record on disk in the log.
+    durable: AtomicU64,
+    /// The last record applied to sled, and why applying stopped if it did.
+    applied: Mutex<Applied>,
+    /// Signalled whenever `applied` moves or applying stops.
+    moved: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Applied {
+    lsn: u64,
+    /// Set when the applier stopped on an error: waiting would never end.
+    failed: Option<String>,
+}
+
+impl Progress {
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    pub fn set_durable(&self, lsn: u64) {
+        self.durable.store(lsn, Ordering::Release);
+    }
+
+    pub fn applied(&self) -> u64 {
+        self.applied.lock().map(|a| a.lsn).unwrap_or(0)
+    }
+
+    /// Both marks at once, at start-up (recovery sets where the log ends and sled stands).
+    pub fn reset(&self, applied: u64, durable: u64) {
+        if let Ok(mut a) = self.applied.lock() {
+            a.lsn = applied;
+            a.failed = None;
+        }
+        self.set_durable(durable);
+        self.moved.notify_all();
+    }
+
+    pub fn set_applied(&self, lsn: u64) {
+        if let Ok(mut a) = self.applied.lock() {
+            a.lsn = lsn;
+        }
+        self.moved.notify_all();
+    }
+
+    pub fn fail(&self, why: String) {
+        if let Ok(mut a) = self.applied.lock() {
+            a.failed = Some(why);
+        }
+        self.moved.notify_all();
+    }
+
+    /// Waits until sled holds every record up to `lsn`.
+    pub fn wait_applied(&self, lsn: u64) -> Result<(), StoreError> {
+        let mut a = self
+            .applied
+            .lock()
+            .map_err(|_| StoreError::Sled("the applier panicked".into()))?;
+        loop {
+            if a.lsn >= lsn {
+                return Ok(());
+            }
+            if let Some(why) = &a.failed {
+                return Err(StoreError::Sled(why.clone()));
+            }
+            a = self
+                .moved
+                .wait(a)
+                .map_err(|_| StoreError::Sled("the applier panicked".into()))?;
+        }
+    }
+
+    /// Waits until sled holds everything acknowledged so far.
+    pub fn catch_up(&self) -> Result<(), StoreError> {
+        self.wait_applied(self.durable())
+    }
+}
