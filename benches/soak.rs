@@ -38,6 +38,8 @@
 //! - `SOAK_RUST_LOG` (default `warn,hookrelay::store::retention=info`): the relay's `RUST_LOG`
 //!   (the summary counts the log lines that mention the purge);
 //! - `HOOKRELAY_BIN`: the binary to run instead of the one cargo built for this bench.
+//! - `SOAK_PART=backlog`: run the backlog phase instead (RSS idle and with 1,000,000 pending,
+//!   restart-to-ready time; see `soak/backlog.rs`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -48,6 +50,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "soak/backlog.rs"]
+mod backlog;
 #[path = "common/mod.rs"]
 mod common;
 use common::{body, dir_size, free_port, healthz, Conn};
@@ -583,6 +587,10 @@ impl Monitor<'_> {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is ignored.
+    if std::env::var("SOAK_PART").as_deref() == Ok("backlog") {
+        backlog::run();
+        return;
+    }
     let total = env_u64("SOAK_TOTAL", 1_000_000);
     let conns = env_u64("SOAK_CONNS", 32);
     let max_backlog = env_u64("SOAK_MAX_BACKLOG", 20_000);

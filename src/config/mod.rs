@@ -822,6 +822,26 @@ mod tests {
     }
 
     #[test]
+    fn store_sizes_parse_with_units_and_bad_ones_name_key_value_and_example() {
+        let s = Settings::parse(GOOD).unwrap();
+        assert_eq!(s.store.options, crate::store::StoreOptions::default());
+        let text =
+            format!("{GOOD}\n[store]\ncache_size = \"128 MiB\"\ncheckpoint_size = \"8MiB\"\n");
+        let s = Settings::parse(&text).unwrap();
+        assert_eq!(s.store.options.cache_bytes, 128 << 20);
+        assert_eq!(s.store.options.segment_bytes, 2 << 20);
+        let text = format!("{GOOD}\n[store]\ncache_size = \"lots\"\n");
+        let err = Settings::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("store.cache_size") && err.contains("lots") && err.contains("64MiB"),
+            "{err}"
+        );
+        let text = format!("{GOOD}\n[store]\ncache_size = \"100KiB\"\n");
+        let err = Settings::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("below 1MiB"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let err = Settings::parse("[delivery]\nmax_attemps = 3\n")
             .unwrap_err()

@@ -89,6 +89,12 @@ impl Harness {
         h
     }
 
+    /// Changes the config for the next start.
+    pub fn edit_config(&mut self, from: &str, to: &str) {
+        self.template = replace_once(&self.template, from, to);
+        self.write_config(self.port);
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("hookrelay.toml")
     }

@@ -11,6 +11,7 @@ mod crash;
 mod delivery;
 mod intake;
 mod ops;
+mod recovery;
 mod service;
 mod sources;
 mod status_page;

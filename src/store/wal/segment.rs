@@ -68,6 +68,12 @@ impl SegmentWriter {
         }
         let lsn = self.next_lsn;
         let bytes = record::encode(lsn, commands, effects);
+        if bytes.len() - record::HEADER > record::MAX_PAYLOAD {
+            return Err(format!(
+                "a batch of {} bytes is larger than a log record may be",
+                bytes.len()
+            ));
+        }
         let result = self
             .file
             .write_all(&bytes)
