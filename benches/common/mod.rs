@@ -142,11 +142,16 @@ pub fn free_port() -> u16 {
 
 /// One `GET /healthz` on a fresh connection: true on a 200.
 pub fn healthz(addr: SocketAddr) -> bool {
+    get_ok(addr, "/healthz")
+}
+
+/// One `GET path` on a fresh connection: true on a 200.
+pub fn get_ok(addr: SocketAddr, path: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }

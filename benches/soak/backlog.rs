@@ -13,12 +13,11 @@
 //!
 //! Run it against an older build with `HOOKRELAY_BIN=/path/to/hookrelay` for a before/after.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::common::{body, dir_size, free_port, Conn};
+use super::common::{body, dir_size, free_port, get_ok, Conn};
 use super::{env_u64, mb, rss, RelayProcess};
 
 const PLACEHOLDER: &str =
@@ -54,21 +53,6 @@ countries = ["EU"]
     )
 }
 
-/// One `GET /readyz` on a fresh connection: true on a 200.
-fn readyz(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let request = format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = BufReader::new(stream).read_line(&mut answer);
-    answer.starts_with("HTTP/1.1 200")
-}
-
 /// Starts the relay and returns it with the time to the first 200 from `/readyz`.
 fn start(
     dir: &std::path::Path,
@@ -78,7 +62,7 @@ fn start(
     let started = Instant::now();
     let mut relay = RelayProcess::start(dir, cfg);
     loop {
-        if readyz(addr) {
+        if get_ok(addr, "/readyz") {
             return (relay, started.elapsed());
         }
         if let Some(status) = relay.exited() {
