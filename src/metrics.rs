@@ -135,7 +135,7 @@ impl Metrics {
         let stats = journal.stats();
         registry.register(
             "journal_flush_seconds",
-            "Time of one group commit (flush and fdatasync)",
+            "Time of one group commit (log write and fdatasync)",
             stats.flush_seconds.clone(),
         );
         registry.register(

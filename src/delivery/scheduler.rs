@@ -96,9 +96,19 @@ pub fn run(
 ) {
     // After a restart the applier may still be replaying the log: an outcome in it (a delivery
     // already posted) must reach sled before the queue is read, or it would be posted again.
-    if let Err(e) = store.sync_reads() {
-        log::error!("The store could not catch up with its log, so nothing is delivered: {e}.");
-        return;
+    // The heartbeat goes on meanwhile: a long replay is progress, not a hung scheduler.
+    loop {
+        heartbeat.store(now_ms(), Ordering::Relaxed);
+        match store.sync_reads_for(std::time::Duration::from_secs(1)) {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => {
+                log::error!(
+                    "The store could not catch up with its log, so nothing is delivered: {e}."
+                );
+                return;
+            }
+        }
     }
     let now = clock.now_ms();
     let pauses = store.pauses().unwrap_or_else(|e| {

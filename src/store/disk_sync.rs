@@ -2,7 +2,7 @@
 //!
 //! sled 0.34's `flush()` writes its log with `sync_file_range`, which pushes pages to the disk but
 //! not the file's metadata nor the drive's cache (sled #1351), and writes large values to `blobs/`
-//! without any sync. After each flush the journal calls [`DiskSync::sync`], which `fdatasync`s the
+//! without any sync. At each checkpoint the applier calls [`DiskSync::sync`] after sled's flush, which `fdatasync`s the
 //! log file and every blob file not synced before, and the blob directory when it gained files.
 
 use std::collections::HashSet;

@@ -178,12 +178,14 @@ pub struct JournalStats {
     pub pending: Mutex<HashMap<String, i64>>,
     /// Dead letters, kept the same way.
     pub dead: AtomicI64,
-    /// Seconds each flush + fdatasync took.
+    /// Seconds each log write + fdatasync took.
     pub flush_seconds: Histogram,
     /// Commands per flush: the group-commit batch size.
     pub batch_size: Histogram,
     /// Set when the writer has stopped: nothing more can be stored.
     pub closed: std::sync::atomic::AtomicBool,
+    /// Set when a log write failed: the writer refuses everything until a restart.
+    pub failed: std::sync::atomic::AtomicBool,
 }
 
 impl Default for JournalStats {
@@ -197,6 +199,7 @@ impl Default for JournalStats {
             flush_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             closed: std::sync::atomic::AtomicBool::new(false),
+            failed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -417,6 +420,11 @@ impl Journal {
         !self.stats.closed.load(Ordering::SeqCst)
     }
 
+    /// Whether the store refuses writes although it is open (a log write failed).
+    pub fn failing(&self) -> bool {
+        self.stats.failed.load(Ordering::SeqCst)
+    }
+
     /// Dead letters now.
     pub fn dead_letters(&self) -> u64 {
         self.stats.dead.load(Ordering::Relaxed).max(0) as u64
@@ -462,6 +470,24 @@ impl Reply {
             Reply::Write(tx) => {
                 let _ = tx.send(result);
             }
+        }
+    }
+}
+
+/// Answers every command of a batch with an error.
+fn refuse(commands: Vec<Command>, e: &StoreError) {
+    for command in commands {
+        match command {
+            Command::Accept(_, reply) => {
+                let _ = reply.send(Err(e.clone()));
+            }
+            Command::Replay(_, reply) => {
+                let _ = reply.send(Err(e.clone()));
+            }
+            Command::Write(_, reply) => {
+                let _ = reply.send(Err(e.clone()));
+            }
+            Command::Close => {}
         }
     }
 }
@@ -605,8 +631,12 @@ impl Writer {
     fn commit(&mut self, commands: Vec<Command>) {
         self.forget_applied();
         if self.unapplied_bytes > MAX_UNAPPLIED_BYTES {
-            // Errors here surface in the batch's own reads; waiting is only pacing.
-            let _ = self.progress.catch_up();
+            if let Err(e) = self.progress.catch_up() {
+                // sled stopped applying: more log would only grow the overlay.
+                self.stats.failed.store(true, Ordering::SeqCst);
+                refuse(commands, &e);
+                return;
+            }
             self.forget_applied();
         }
         let first_id = self.next_id;
@@ -684,6 +714,7 @@ impl Writer {
         let (lsn, size) = match written {
             Ok(w) => w,
             Err(why) => {
+                self.stats.failed.store(true, Ordering::SeqCst);
                 log::error!("A batch of {ops} writes could not be made durable, so none was acknowledged: {why}.");
                 let e = StoreError::Io(why);
                 for reply in now.into_iter().chain(later) {

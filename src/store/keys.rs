@@ -1,8 +1,9 @@
 //! The byte layout of every key in the sled tree.
 //!
-//! Everything lives in one tree so that a notification, its idempotency index entry, its delivery
-//! and its place in the due queue are written by one atomic `apply_batch`. The first byte says what
-//! a key holds; numbers are big-endian so sled's byte order is numeric order.
+//! Everything lives in one tree; a notification, its idempotency index entry, its delivery and its
+//! place in the due queue are written by one log record (atomic through the log: a record is
+//! replayed whole). The first byte says what a key holds; numbers are big-endian so sled's byte
+//! order is numeric order.
 //!
 //! | prefix | key                                   | value                   |
 //! |--------|---------------------------------------|-------------------------|

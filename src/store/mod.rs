@@ -164,6 +164,11 @@ impl Store {
         self.progress.catch_up()
     }
 
+    /// [`Store::sync_reads`] for at most `timeout`: whether sled caught up.
+    pub fn sync_reads_for(&self, timeout: Duration) -> Result<bool, StoreError> {
+        self.progress.catch_up_for(timeout)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -84,6 +84,33 @@ impl Progress {
         }
     }
 
+    /// [`Progress::catch_up`] for at most `timeout`: whether sled caught up.
+    pub fn catch_up_for(&self, timeout: std::time::Duration) -> Result<bool, StoreError> {
+        let lsn = self.durable();
+        let deadline = std::time::Instant::now() + timeout;
+        let mut a = self
+            .applied
+            .lock()
+            .map_err(|_| StoreError::Sled("the applier panicked".into()))?;
+        loop {
+            if a.lsn >= lsn {
+                return Ok(true);
+            }
+            if let Some(why) = &a.failed {
+                return Err(StoreError::Sled(why.clone()));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            a = self
+                .moved
+                .wait_timeout(a, left)
+                .map_err(|_| StoreError::Sled("the applier panicked".into()))?
+                .0;
+        }
+    }
+
     /// Waits until sled holds everything acknowledged so far.
     pub fn catch_up(&self) -> Result<(), StoreError> {
         self.wait_applied(self.durable())
