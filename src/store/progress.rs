@@ -66,32 +66,17 @@ impl Progress {
 
     /// Waits until sled holds every record up to `lsn`.
     pub fn wait_applied(&self, lsn: u64) -> Result<(), StoreError> {
-        let mut a = self
-            .applied
-            .lock()
-            .map_err(|_| StoreError::Sled("the applier panicked".into()))?;
-        loop {
-            if a.lsn >= lsn {
-                return Ok(());
-            }
-            if let Some(why) = &a.failed {
-                return Err(StoreError::Sled(why.clone()));
-            }
-            a = self
-                .moved
-                .wait(a)
-                .map_err(|_| StoreError::Sled("the applier panicked".into()))?;
-        }
+        self.wait(lsn, None).map(|_| ())
     }
 
     /// [`Progress::catch_up`] for at most `timeout`: whether sled caught up.
     pub fn catch_up_for(&self, timeout: std::time::Duration) -> Result<bool, StoreError> {
-        let lsn = self.durable();
-        let deadline = std::time::Instant::now() + timeout;
-        let mut a = self
-            .applied
-            .lock()
-            .map_err(|_| StoreError::Sled("the applier panicked".into()))?;
+        self.wait(self.durable(), Some(std::time::Instant::now() + timeout))
+    }
+
+    /// Waits until `applied` reaches `lsn` (true) or the deadline passes (false).
+    fn wait(&self, lsn: u64, deadline: Option<std::time::Instant>) -> Result<bool, StoreError> {
+        let mut a = self.applied.lock().map_err(|_| poisoned())?;
         loop {
             if a.lsn >= lsn {
                 return Ok(true);
@@ -99,15 +84,16 @@ impl Progress {
             if let Some(why) = &a.failed {
                 return Err(StoreError::Sled(why.clone()));
             }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Ok(false);
-            }
-            a = self
-                .moved
-                .wait_timeout(a, left)
-                .map_err(|_| StoreError::Sled("the applier panicked".into()))?
-                .0;
+            a = match deadline {
+                None => self.moved.wait(a).map_err(|_| poisoned())?,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Ok(false);
+                    }
+                    self.moved.wait_timeout(a, left).map_err(|_| poisoned())?.0
+                }
+            };
         }
     }
 
@@ -115,4 +101,8 @@ impl Progress {
     pub fn catch_up(&self) -> Result<(), StoreError> {
         self.wait_applied(self.durable())
     }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Sled("the applier panicked".into())
 }

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::record::{self, Invalid, Record, HEADER};
+use super::record::{self, Record, HEADER};
 
 /// What a scan found.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -175,11 +175,7 @@ fn find_valid_after(bytes: &[u8], from: usize, expected: u64) -> Option<(usize, 
         if lsn < expected || lsn > expected + (1 << 32) {
             return None;
         }
-        match record::decode(&bytes[at..]) {
-            Ok((r, _)) => Some((at, r.lsn)),
-            Err(Invalid::Short { .. } | Invalid::BadLength(_)) => None,
-            Err(_) => None,
-        }
+        record::decode(&bytes[at..]).ok().map(|(r, _)| (at, r.lsn))
     })
 }
 
