@@ -1,9 +1,14 @@
 //! The admin API (issue 5): access, notifications, dead letters, region pause and self-pause.
 
+use std::sync::Arc;
+
+use hookrelay::clock::{Clock, ManualClock};
 use serde_json::Value;
 
 use crate::fake_slack::Reply;
-use crate::helpers::{opportunity, spawn_app, Answer, TestApp, ADMIN_TOKEN, TOKEN};
+use crate::helpers::{
+    opportunity, spawn_app, spawn_app_with_clock, Answer, TestApp, ADMIN_TOKEN, TOKEN,
+};
 
 fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Answer {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -355,9 +360,13 @@ fn status_shows_each_region_and_send_test_posts_a_marked_message() {
 
 #[test]
 fn export_lists_notifications_since_a_time_as_json_lines() {
-    let app = spawn_app();
+    // The intake clock moves by hand: two posts in the same millisecond would otherwise make
+    // "since" ambiguous.
+    let clock = Arc::new(ManualClock::new());
+    let app = spawn_app_with_clock(Arc::clone(&clock));
     app.post(&opportunity("exp-1", "UK"));
-    let since = hookrelay::store::now_ms();
+    clock.advance(1_000);
+    let since = clock.now_ms();
     app.post(&opportunity("exp-2", "UK"));
     let all = admin(&app, "GET", "/v1/export");
     assert_eq!(all.text.lines().count(), 2, "{}", all.text);
