@@ -42,6 +42,8 @@ fn notification() -> NewNotification {
         region: "UK".into(),
         url: None,
         also: Vec::new(),
+        web_api: false,
+        on_status: None,
         received_at_ms: hookrelay::store::now_ms(),
     }
 }

@@ -30,7 +30,11 @@ pub enum Command {
     /// Run the relay (the default).
     Serve,
     /// Validate the configuration file and show what it sets up.
-    CheckConfig,
+    CheckConfig {
+        /// Also ask Slack whether each bot token works and its bot can post in its channel.
+        #[arg(long)]
+        online: bool,
+    },
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -178,7 +182,7 @@ pub enum RegionsCommand {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config),
-        Command::CheckConfig => check_config(&cli.config),
+        Command::CheckConfig { online } => check_config(&cli.config, online),
         Command::Store {
             command: StoreCommand::Check,
         } => store_check(&cli.config),
@@ -485,7 +489,7 @@ fn ignore_sighup() {
     }
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
+fn check_config(path: &std::path::Path, online: bool) -> ExitCode {
     // Written once at the end, and a closed pipe (`| head`) is not an error worth a panic.
     let mut out = String::new();
     macro_rules! outln {
@@ -532,7 +536,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                     .map(|(c, _)| c.as_str())
                     .collect();
                 countries.sort_unstable();
-                let placeholder = if r.webhook_url.is_placeholder() {
+                let placeholder = if r.target.is_placeholder() {
                     " (placeholder: messages are queued, not sent, until a real URL is set)"
                 } else {
                     ""
@@ -540,7 +544,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                 outln!(
                     out,
                     "region {name}: {}{placeholder} · {}/{:?} burst {} · countries {}",
-                    r.webhook_url,
+                    r.target,
                     r.rate.count,
                     r.rate.per,
                     r.burst,
@@ -555,9 +559,27 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                     s.routing.field
                 ),
             }
+            let mut code = ExitCode::SUCCESS;
+            if online {
+                match crate::slack::online_check::check(&s) {
+                    Ok(report) => {
+                        for line in &report.lines {
+                            outln!(out, "{line}");
+                        }
+                        if !report.ok {
+                            outln!(out, "online check: some regions cannot post (see above)");
+                            code = ExitCode::FAILURE;
+                        }
+                    }
+                    Err(e) => {
+                        outln!(out, "online check: {e}");
+                        code = ExitCode::FAILURE;
+                    }
+                }
+            }
             use std::io::Write as _;
             let _ = std::io::stdout().write_all(out.as_bytes());
-            ExitCode::SUCCESS
+            code
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -192,9 +192,11 @@ impl Application {
 /// Logs what waits, from the counts the journal made when it opened the store (one scan).
 fn report_backlog(journal: &Journal, settings: &Settings) {
     for (name, region) in &settings.regions {
-        if region.webhook_url.is_placeholder() {
+        if region.target.is_placeholder() {
             log::warn!(
-                "Region {name} is not configured yet: its webhook_url is the placeholder from the shipped config. Its messages are accepted and kept in the queue; set regions.{name}.webhook_url to the channel's incoming-webhook URL and restart hookrelay to send them."
+                "Region {name} is not configured yet: its {} is the placeholder from the shipped config. Its messages are accepted and kept in the queue; set regions.{name}.{} and restart hookrelay to send them.",
+                region.target.setting_name(),
+                region.target.setting_name()
             );
         }
     }

@@ -5,6 +5,7 @@
 //! an example of a good one.
 
 mod raw;
+pub mod region;
 pub mod values;
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,8 +14,10 @@ use std::time::Duration;
 
 use crate::slack::target::WebhookUrl;
 use crate::sources::generic::{GenericSettings, MAX_FIELDS};
+use crate::sources::status::{self, StatusAction, StatusRules};
 use crate::sources::SourceKind;
 use raw::RawConfig;
+pub use region::{RegionSettings, RegionTarget, WebApiRegion};
 pub use values::Rate;
 
 /// A configuration that could not be read or is not valid.
@@ -70,6 +73,9 @@ pub struct Settings {
     pub admin_tokens: Vec<AdminToken>,
     /// Serve the status page at `/` to requests from this machine without a token.
     pub local_status_page: bool,
+    /// Base URL of Slack's Web API, ending in `/` (the method name is appended); tests point it
+    /// at a local fake.
+    pub slack_api: String,
 }
 
 /// An admin token as configured: plain, or `sha256:<hex>` so the file need not hold the token.
@@ -216,19 +222,10 @@ pub struct SourceSettings {
     pub allowed_webhook_hosts: Vec<String>,
     /// generic: idempotency pointer, title template and fields.
     pub generic: Option<GenericSettings>,
+    /// `on_status`: reactions, pins and deletes by the record's status (bot-token regions).
+    pub on_status: Option<StatusRules>,
 }
 
-#[derive(Debug, Clone)]
-pub struct RegionSettings {
-    /// Where this region's messages go.
-    pub webhook_url: WebhookUrl,
-    /// Sustained rate allowed towards this webhook.
-    pub rate: Rate,
-    /// Messages that may go out back to back before `rate` applies.
-    pub burst: u32,
-}
-
-const DEFAULT_BURST: u32 = 3;
 /// Tray's seed advises grouping identical notifications; 10 s catches a burst of edits.
 const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_secs(10);
 
@@ -349,29 +346,7 @@ impl Settings {
                 ));
             }
             let key = |field: &str| format!("regions.{name}.{field}");
-            let webhook_url = WebhookUrl::parse(&r.webhook_url).map_err(|why| {
-                // Only the masked form goes into the message: the URL is a secret.
-                let shown = WebhookUrl::Http(r.webhook_url.clone()).masked();
-                ConfigError::invalid(
-                    &key("webhook_url"),
-                    shown,
-                    &why.to_string(),
-                    "\"https://hooks.slack.com/services/T…/B…/…\" or \"file://outbox/uk.jsonl\"",
-                )
-            })?;
-            let rate = match &r.rate {
-                Some(text) => Rate::parse(&key("rate"), text)?,
-                None => Rate::SLACK_DEFAULT,
-            };
-            let burst = r.burst.unwrap_or(DEFAULT_BURST);
-            if burst == 0 {
-                return Err(ConfigError::invalid(
-                    &key("burst"),
-                    "0",
-                    "must be at least 1",
-                    "3",
-                ));
-            }
+            let settings = region::region_settings(name, r)?;
             let list = r.countries.clone().unwrap_or_else(|| vec![name.clone()]);
             for country in list {
                 let folded = country.trim().to_lowercase();
@@ -394,14 +369,7 @@ impl Settings {
                     }
                 }
             }
-            regions.insert(
-                name.clone(),
-                RegionSettings {
-                    webhook_url,
-                    rate,
-                    burst,
-                },
-            );
+            regions.insert(name.clone(), settings);
         }
 
         if let Some(default) = &raw.routing.default_region {
@@ -522,6 +490,7 @@ impl Settings {
             log_level,
             admin_tokens,
             local_status_page: raw.admin.local_status_page,
+            slack_api: slack_api(&raw.slack.api_url)?,
         })
     }
 }
@@ -615,6 +584,89 @@ fn source_settings(
         coalesce_window,
         allowed_webhook_hosts,
         generic,
+        on_status: status_rules(name, s)?,
+    })
+}
+
+/// `[sources.NAME.on_status]` and `status_field`, checked.
+fn status_rules(name: &str, s: &raw::RawSource) -> Result<Option<StatusRules>, ConfigError> {
+    let key = |field: &str| format!("sources.{name}.{field}");
+    let Some(table) = &s.on_status else {
+        if s.status_field.is_some() {
+            return Err(ConfigError::invalid(
+                &key("status_field"),
+                s.status_field.as_deref().unwrap_or(""),
+                "does nothing without an on_status table",
+                "[sources.NAME.on_status] \"Closed Won\" = { react = \"tada\", pin = true }",
+            ));
+        }
+        return Ok(None);
+    };
+    let pointer = s.status_field.clone().unwrap_or_else(|| "/status".into());
+    if !pointer.starts_with('/') {
+        return Err(ConfigError::invalid(
+            &key("status_field"),
+            &pointer,
+            "is not a JSON pointer",
+            "\"/status\"",
+        ));
+    }
+    let mut actions = HashMap::new();
+    for (value, a) in table {
+        let k = key(&format!("on_status.{value:?}"));
+        let react = match &a.react {
+            None => None,
+            Some(raw) => Some(status::emoji_name(raw).ok_or_else(|| {
+                ConfigError::invalid(
+                    &format!("{k}.react"),
+                    raw,
+                    "is not an emoji name (lower-case letters, digits, _ + -)",
+                    "\"tada\"",
+                )
+            })?),
+        };
+        let action = StatusAction {
+            react,
+            pin: a.pin,
+            delete: a.delete,
+        };
+        if action.is_empty() {
+            return Err(ConfigError::invalid(
+                &k,
+                "{}",
+                "asks for nothing",
+                "{ react = \"tada\", pin = true } or { delete = true }",
+            ));
+        }
+        if action.delete && (action.pin || action.react.is_some()) {
+            return Err(ConfigError::invalid(
+                &k,
+                "(delete with react or pin)",
+                "would react to or pin a message it deletes",
+                "{ delete = true }",
+            ));
+        }
+        actions.insert(value.trim().to_lowercase(), action);
+    }
+    Ok(Some(StatusRules { pointer, actions }))
+}
+
+/// `slack.api_url`, checked and ending in `/`.
+fn slack_api(raw: &str) -> Result<String, ConfigError> {
+    let ok = (raw.starts_with("https://") || raw.starts_with("http://"))
+        && !raw.chars().any(char::is_whitespace);
+    if !ok {
+        return Err(ConfigError::invalid(
+            "slack.api_url",
+            raw,
+            "is not an http(s) URL",
+            "\"https://slack.com/api/\"",
+        ));
+    }
+    Ok(if raw.ends_with('/') {
+        raw.to_string()
+    } else {
+        format!("{raw}/")
     })
 }
 
@@ -707,14 +759,7 @@ fn route(
                 &example_region(regions),
             ))
         }
-        (None, Some(url)) => RouteTarget::Url(WebhookUrl::parse(url).map_err(|why| {
-            ConfigError::invalid(
-                &key("webhook_url"),
-                WebhookUrl::Http(url.clone()).masked(),
-                &why.to_string(),
-                "\"https://hooks.slack.com/services/…\"",
-            )
-        })?),
+        (None, Some(url)) => RouteTarget::Url(region::webhook_url(&key("webhook_url"), url)?),
         _ => {
             return Err(ConfigError::invalid(
                 &key("region"),

@@ -29,6 +29,22 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub admin: RawAdmin,
+    #[serde(default)]
+    pub slack: RawSlack,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSlack {
+    pub api_url: String,
+}
+
+impl Default for RawSlack {
+    fn default() -> Self {
+        RawSlack {
+            api_url: "https://slack.com/api/".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -160,12 +176,28 @@ pub struct RawSource {
     pub id: Option<String>,
     pub title: Option<String>,
     pub fields: Option<Vec<(String, String)>>,
+    pub status_field: Option<String>,
+    pub on_status: Option<BTreeMap<String, RawStatusAction>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatusAction {
+    pub react: Option<String>,
+    #[serde(default)]
+    pub pin: bool,
+    #[serde(default)]
+    pub delete: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegion {
-    pub webhook_url: String,
+    pub webhook_url: Option<String>,
+    pub bot_token: Option<String>,
+    pub bot_token_file: Option<String>,
+    pub channel: Option<String>,
+    pub channel_field: Option<String>,
     pub countries: Option<Vec<String>>,
     pub rate: Option<String>,
     pub burst: Option<u32>,

@@ -7,9 +7,12 @@
 //! ```
 
 pub mod backoff;
+pub mod method_limits;
 pub mod policy;
 pub mod rate_limit;
+pub mod render;
 pub mod scheduler;
+pub mod web_api;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -138,7 +141,9 @@ fn work(worker: &Worker, jobs: &Receiver<Job>, done: &Sender<Event>, stopping: &
             None
         } else {
             match worker.deliver_one(job.delivery_id) {
-                Ok(Outcome::RateLimited { until_ms }) => Some(until_ms),
+                Ok(Outcome::RateLimited { until_ms } | Outcome::Throttled { until_ms }) => {
+                    Some(until_ms)
+                }
                 Ok(Outcome::RegionPaused { .. }) => {
                     paused = true;
                     None

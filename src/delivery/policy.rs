@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::slack::transport::Answer;
+use crate::slack::web_api::{self, Method};
 
 /// Slack's usual wait when a 429 comes without a usable `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -22,6 +23,10 @@ pub enum RetryAction {
     RateLimited { wait: Duration },
     /// This message or this webhook is broken: dead-letter it with the reason, do not retry.
     Permanent { reason: String },
+    /// The region's token or channel is refused (revoked, archived, the bot not invited):
+    /// every message of the region would fail the same way, so the region pauses until an
+    /// operator fixes it and resumes it, and the message keeps its place.
+    PauseRegion { reason: String },
 }
 
 pub fn classify(answer: &Answer) -> RetryAction {
@@ -55,6 +60,76 @@ pub fn classify(answer: &Answer) -> RetryAction {
                 _ => RetryAction::Permanent { reason },
             }
         }
+    }
+}
+
+/// Web API errors that say the token or the app cannot work in this workspace.
+const TOKEN_REFUSED: &[&str] = &[
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "no_permission",
+    "missing_scope",
+    "not_allowed_token_type",
+    "team_access_not_granted",
+    "ekm_access_denied",
+];
+/// Web API errors that say the channel cannot take the bot's messages.
+const CHANNEL_REFUSED: &[&str] = &[
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "restricted_action",
+];
+/// Web API errors about Slack's side at this moment.
+const PASSING: &[&str] = &[
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// What a Web API answer means for the delivery. `channel_from_record` is set when the channel
+/// came from the record (`channel_field`): a bad channel there is that message's problem, not
+/// the region's, so it is dead-lettered instead of pausing the region.
+pub fn classify_web_api(method: Method, answer: &Answer, channel_from_record: bool) -> RetryAction {
+    let (code, body, retry_after) = match answer {
+        Answer::NoAnswer(_) => return classify(answer),
+        Answer::Status {
+            code,
+            body,
+            retry_after,
+        } => (*code, body, retry_after),
+    };
+    if code != 200 {
+        // 429 (Retry-After), 5xx and timeouts as for webhooks; any other status is refused.
+        return classify(answer);
+    }
+    let error = match web_api::read_answer(body) {
+        Ok(_) => return RetryAction::Delivered,
+        Err(error) => error,
+    };
+    let reason = format!("{} answered {error}", method.name());
+    match error.as_str() {
+        "ratelimited" | "rate_limited" => RetryAction::RateLimited {
+            wait: retry_after
+                .or_else(|| json_retry_after(body))
+                .unwrap_or(DEFAULT_RETRY_AFTER)
+                .clamp(DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER),
+        },
+        // What was asked for is already so: done.
+        "already_reacted" | "already_pinned" => RetryAction::Delivered,
+        "message_not_found" if method == Method::Delete => RetryAction::Delivered,
+        e if TOKEN_REFUSED.contains(&e) => RetryAction::PauseRegion { reason },
+        e if CHANNEL_REFUSED.contains(&e) && !channel_from_record => {
+            RetryAction::PauseRegion { reason }
+        }
+        e if PASSING.contains(&e) => RetryAction::Retry { reason },
+        // msg_too_long, invalid_blocks, no_text, cant_update_message, message_not_found for an
+        // edit, and whatever Slack adds later: retrying the same request cannot help.
+        _ => RetryAction::Permanent { reason },
     }
 }
 
@@ -144,5 +219,102 @@ mod tests {
                 wait: Duration::from_secs(3600)
             }
         );
+    }
+
+    fn api(body: &str) -> Answer {
+        status(200, body, None)
+    }
+
+    fn error(word: &str) -> Answer {
+        api(&format!(r#"{{"ok":false,"error":"{word}"}}"#))
+    }
+
+    #[test]
+    fn web_api_errors_retry_pause_the_region_or_dead_letter() {
+        let post = Method::PostMessage;
+        assert_eq!(
+            classify_web_api(post, &api(r#"{"ok":true,"ts":"1.2"}"#), false),
+            RetryAction::Delivered
+        );
+        for word in [
+            "invalid_auth",
+            "account_inactive",
+            "token_revoked",
+            "channel_not_found",
+            "not_in_channel",
+            "is_archived",
+        ] {
+            assert_eq!(
+                classify_web_api(post, &error(word), false),
+                RetryAction::PauseRegion {
+                    reason: format!("chat.postMessage answered {word}")
+                },
+                "{word}"
+            );
+        }
+        for word in ["msg_too_long", "invalid_blocks", "no_text", "something_new"] {
+            assert!(
+                matches!(
+                    classify_web_api(post, &error(word), false),
+                    RetryAction::Permanent { .. }
+                ),
+                "{word}"
+            );
+        }
+        // A channel named by the record is that message's problem, not the region's.
+        assert!(matches!(
+            classify_web_api(post, &error("channel_not_found"), true),
+            RetryAction::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify_web_api(post, &error("internal_error"), false),
+            RetryAction::Retry { .. }
+        ));
+        assert!(matches!(
+            classify_web_api(post, &status(503, "", None), false),
+            RetryAction::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn web_api_rate_limits_wait_as_slack_says() {
+        let post = Method::PostMessage;
+        assert_eq!(
+            classify_web_api(post, &status(429, "", Some(9)), false),
+            RetryAction::RateLimited {
+                wait: Duration::from_secs(9)
+            }
+        );
+        assert_eq!(
+            classify_web_api(
+                post,
+                &api(r#"{"ok":false,"error":"ratelimited","retry_after":4}"#),
+                false
+            ),
+            RetryAction::RateLimited {
+                wait: Duration::from_secs(4)
+            }
+        );
+    }
+
+    #[test]
+    fn what_is_already_done_counts_as_done() {
+        assert_eq!(
+            classify_web_api(Method::ReactionsAdd, &error("already_reacted"), false),
+            RetryAction::Delivered
+        );
+        assert_eq!(
+            classify_web_api(Method::PinsAdd, &error("already_pinned"), false),
+            RetryAction::Delivered
+        );
+        assert_eq!(
+            classify_web_api(Method::Delete, &error("message_not_found"), false),
+            RetryAction::Delivered
+        );
+        // An edit of a message that is gone cannot succeed by retrying.
+        assert!(matches!(
+            classify_web_api(Method::Update, &error("message_not_found"), false),
+            RetryAction::Permanent { .. }
+        ));
     }
 }

@@ -122,7 +122,7 @@ pub fn run(
     // A region whose URL is still the shipped placeholder has no state: its messages stay queued.
     let mut states: BTreeMap<String, RegionState> = regions
         .iter()
-        .filter(|(_, r)| !r.webhook_url.is_placeholder())
+        .filter(|(_, r)| !r.target.is_placeholder())
         .map(|(name, r)| {
             let state = RegionState {
                 bucket: TokenBucket::new(r.rate, r.burst, now),

@@ -7,17 +7,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::backoff::backoff;
+use super::method_limits::MethodLimits;
 use super::policy::{classify, RetryAction};
-use crate::config::{DeliverySettings, RegionSettings, Settings, SourceSettings};
+use super::render::render;
+use crate::config::{DeliverySettings, RegionSettings, RegionTarget, Settings, SourceSettings};
 use crate::metrics::Metrics;
-use crate::slack::message::{render_changes, render_moved, render_opportunity};
 use crate::slack::target::WebhookUrl;
 use crate::slack::transport::{Answer, Transport, TransportError};
-use crate::sources::generic::{self, GenericSettings};
-use crate::sources::InvalidRecord;
-use crate::sources::{rainforest, tray_commerce};
+use crate::slack::web_api::Posted;
 use crate::store::journal::{DeliveryUpdate, Journal};
-use crate::store::records::{Attempt, Delivery, DeliveryState, MessageKind, Notification, Record};
+use crate::store::records::{Attempt, Delivery, DeliveryState, Notification};
 use crate::store::{now_ms, Store, StoreError};
 
 /// What one step did, for the scheduler and for tests.
@@ -31,10 +30,48 @@ pub enum Outcome {
     RateLimited { until_ms: u64 },
     /// Moved to the dead-letter list.
     Dead { reason: String },
-    /// The region's webhook is gone: the region is paused until resumed; the message waits.
+    /// The region's webhook or token is refused: the region is paused until resumed; the
+    /// message waits.
     RegionPaused { reason: String },
+    /// A Web API method's budget (Slack's rate tier) is spent: no request was made and nothing
+    /// recorded; the region waits until `until_ms` and the delivery keeps its place.
+    Throttled { until_ms: u64 },
+    /// The message this acts on (an edit, reaction, pin, delete) is not posted yet: the action
+    /// waits behind it until `until_ms`, without counting an attempt.
+    Waiting { until_ms: u64 },
     /// Nothing to do: the delivery is gone or no longer pending.
     Skipped,
+}
+
+/// What trying a delivery came to, before it is recorded.
+pub(super) enum Step {
+    /// An answer (or a local failure, or nothing to do) to record.
+    Tried {
+        /// What the answer means.
+        action: RetryAction,
+        /// Slack's answer, if a request was made.
+        answer: Option<Answer>,
+        /// Where the Web API put the message, for a post that went through.
+        posted: Option<Posted>,
+        /// What to keep in the attempt's record when there was no answer to keep.
+        note: Option<String>,
+    },
+    /// See [`Outcome::Throttled`].
+    Throttled { until_ms: u64 },
+    /// See [`Outcome::Waiting`].
+    Waiting { until_ms: u64 },
+}
+
+impl Step {
+    /// A result reached without asking Slack.
+    pub(super) fn local(action: RetryAction, note: &str) -> Step {
+        Step::Tried {
+            action,
+            answer: None,
+            posted: None,
+            note: Some(note.to_string()),
+        }
+    }
 }
 
 /// Everything an attempt needs. One per worker thread; all share the transport and the journal.
@@ -46,7 +83,8 @@ pub struct Worker {
     pub journal: Journal,
     /// The shared HTTP agent.
     pub transport: Arc<Transport>,
-    /// Region name → webhook; read at send time so a corrected URL applies to queued messages.
+    /// Region name → webhook or bot token; read at send time so a corrected setting applies to
+    /// queued messages.
     pub regions: Arc<BTreeMap<String, RegionSettings>>,
     /// Attempt budget and backoff.
     pub settings: DeliverySettings,
@@ -54,6 +92,10 @@ pub struct Worker {
     pub sources: Arc<BTreeMap<String, SourceSettings>>,
     /// Where outcomes are counted.
     pub metrics: Arc<Metrics>,
+    /// Base URL of Slack's Web API (ends in `/`).
+    pub slack_api: Arc<str>,
+    /// Slack's per-method rate tiers, shared by all workers.
+    pub limits: Arc<MethodLimits>,
 }
 
 impl Worker {
@@ -71,19 +113,50 @@ impl Worker {
             sources: Arc::new(settings.sources.clone()),
             metrics: Arc::new(Metrics::new(&journal)),
             journal,
+            slack_api: Arc::from(settings.slack_api.as_str()),
+            limits: Arc::new(MethodLimits::default()),
         })
     }
 
-    /// Where a delivery goes: its own one-off URL, or its region's webhook.
-    fn target(&self, delivery: &Delivery) -> Result<WebhookUrl, String> {
+    /// Where a delivery goes: its own one-off URL, or its region's webhook or bot token.
+    fn target(&self, delivery: &Delivery) -> Result<RegionTarget, String> {
         match &delivery.url {
             Some(url) => WebhookUrl::parse(url)
+                .map(RegionTarget::Webhook)
                 .map_err(|e| format!("the stored webhook URL is invalid: {e}")),
             None => self
                 .regions
                 .get(&delivery.region)
-                .map(|r| r.webhook_url.clone())
+                .map(|r| r.target.clone())
                 .ok_or_else(|| format!("region {} is not configured", delivery.region)),
+        }
+    }
+
+    /// Posts through an incoming webhook (or appends to a file outbox).
+    fn attempt_webhook(&self, url: &WebhookUrl, n: &Notification, d: &Delivery) -> Step {
+        if d.message.acts_on().is_some() {
+            // Only the Web API can change a posted message; the region lost its bot token.
+            return Step::local(
+                RetryAction::Delivered,
+                "skipped: the region posts through an incoming webhook, which cannot change a posted message",
+            );
+        }
+        match render(n, &d.message, &self.sources) {
+            Ok(payload) => {
+                let answer = self.transport.send(url, &payload);
+                Step::Tried {
+                    action: classify(&answer),
+                    answer: Some(answer),
+                    posted: None,
+                    note: None,
+                }
+            }
+            Err(e) => Step::local(
+                RetryAction::Permanent {
+                    reason: format!("the stored body cannot be rendered: {e}"),
+                },
+                "",
+            ),
         }
     }
 
@@ -95,28 +168,43 @@ impl Worker {
         let Some(previous_due_ms) = delivery.due_ms() else {
             return Ok(Outcome::Skipped);
         };
-        let (action, answer) = match self.store.notification(delivery.notification_id)? {
-            None => (
+        let step = match self.store.notification(delivery.notification_id)? {
+            None => Step::local(
                 RetryAction::Permanent {
                     reason: "the notification record is missing".into(),
                 },
-                None,
+                "",
             ),
             Some(notification) => match self.target(&delivery) {
-                Err(reason) => (RetryAction::Retry { reason }, None),
-                Ok(target) => match render(&notification, &delivery.message, &self.sources) {
-                    Ok(payload) => {
-                        let answer = self.transport.send(&target, &payload);
-                        (classify(&answer), Some(answer))
-                    }
-                    Err(e) => (
-                        RetryAction::Permanent {
-                            reason: format!("the stored body cannot be rendered: {e}"),
-                        },
-                        None,
-                    ),
-                },
+                Err(reason) => Step::local(RetryAction::Retry { reason }, ""),
+                Ok(RegionTarget::Webhook(url)) => {
+                    self.attempt_webhook(&url, &notification, &delivery)
+                }
+                Ok(RegionTarget::WebApi(api)) => {
+                    self.attempt_web_api(&api, &notification, &delivery, previous_due_ms)?
+                }
             },
+        };
+        let (action, answer, posted, note) = match step {
+            Step::Tried {
+                action,
+                answer,
+                posted,
+                note,
+            } => (action, answer, posted, note),
+            Step::Throttled { until_ms } => return Ok(Outcome::Throttled { until_ms }),
+            Step::Waiting { until_ms } => {
+                delivery.state = DeliveryState::Pending {
+                    next_at_ms: until_ms,
+                };
+                self.journal.record(DeliveryUpdate {
+                    delivery,
+                    previous_due_ms: Some(previous_due_ms),
+                    pause_region_until_ms: None,
+                    pause_region_reason: None,
+                })?;
+                return Ok(Outcome::Waiting { until_ms });
+            }
         };
 
         let now = now_ms();
@@ -129,15 +217,30 @@ impl Worker {
             answer: match (&answer, &action) {
                 (Some(Answer::Status { body, .. }), _) => body.clone(),
                 (Some(Answer::NoAnswer(e)), _) => e.clone(),
-                (None, RetryAction::Retry { reason } | RetryAction::Permanent { reason }) => {
+                (None, RetryAction::Retry { reason } | RetryAction::Permanent { reason })
+                    if note.as_deref().unwrap_or("").is_empty() =>
+                {
                     reason.clone()
                 }
-                (None, _) => String::new(),
+                (None, _) => note.unwrap_or_default(),
             },
         });
+        if posted.is_some() {
+            delivery.posted = posted;
+        }
 
         let mut pause = None;
         let mut paused = None;
+        let region_paused = |reason: &str, delivery: &Delivery| {
+            let setting = self
+                .regions
+                .get(&delivery.region)
+                .map_or("webhook_url", |r| r.target.setting_name());
+            format!(
+                "Slack answered {reason}; fix regions.{}.{setting}, restart, then resume the region",
+                delivery.region
+            )
+        };
         let outcome = match action {
             RetryAction::Delivered => {
                 delivery.attempts += 1;
@@ -177,16 +280,19 @@ impl Worker {
                     Outcome::Retrying { at_ms, reason }
                 }
             }
-            // The region's webhook itself is gone or refused (Slack's 403/404/410): every
-            // queued message would fail the same way, so the region pauses and keeps them
-            // instead of burning them all into the dead-letter list.
+            // The region's credentials or channel are refused (a webhook's 403/404/410, a
+            // token revoked, a channel archived): every queued message would fail the same
+            // way, so the region pauses and keeps them instead of burning them all into the
+            // dead-letter list.
+            RetryAction::PauseRegion { reason } => {
+                let why = region_paused(&reason, &delivery);
+                paused = Some(why.clone());
+                Outcome::RegionPaused { reason: why }
+            }
             RetryAction::Permanent { reason }
                 if webhook_gone(&answer) && delivery.url.is_none() =>
             {
-                let why = format!(
-                    "the webhook answered {reason}; fix regions.{}.webhook_url, restart, then resume the region",
-                    delivery.region
-                );
+                let why = region_paused(&reason, &delivery);
                 paused = Some(why.clone());
                 Outcome::RegionPaused { reason: why }
             }
@@ -212,7 +318,7 @@ impl Worker {
             Outcome::RateLimited { .. } => Some("rate_limited"),
             Outcome::Dead { .. } => Some("dead"),
             Outcome::RegionPaused { .. } => Some("region_paused"),
-            Outcome::Skipped => None,
+            Outcome::Throttled { .. } | Outcome::Waiting { .. } | Outcome::Skipped => None,
         };
         if let Some(c) = counted {
             let error = match &outcome {
@@ -246,57 +352,6 @@ fn webhook_gone(answer: &Option<Answer>) -> bool {
     )
 }
 
-/// The Slack payload a delivery posts.
-pub fn render(
-    notification: &Notification,
-    message: &MessageKind,
-    sources: &BTreeMap<String, SourceSettings>,
-) -> Result<Vec<u8>, InvalidRecord> {
-    let payload = match (notification.record()?, message) {
-        (Record::Opportunity(o), MessageKind::Full) => render_opportunity(&o),
-        (Record::Opportunity(latest), MessageKind::Changes { version }) => {
-            // This follow-up is about version-1 → version, whatever came after it.
-            let parse = |n: u32| {
-                notification
-                    .version(n)
-                    .and_then(|raw| Record::parse(notification.kind, raw.as_bytes()).ok())
-            };
-            match (parse(version.saturating_sub(1)), parse(*version)) {
-                (Some(Record::Opportunity(old)), Some(Record::Opportunity(new))) => {
-                    render_changes(&old, &new)
-                }
-                // An earlier body that no longer parses cannot be compared: send the whole message.
-                (_, Some(Record::Opportunity(new))) => render_opportunity(&new),
-                _ => render_opportunity(&latest),
-            }
-        }
-        (Record::Opportunity(o), MessageKind::Moved { to, .. }) => render_moved(&o, to),
-        (Record::TrayCommerce(n), _) => tray_commerce::render(&n, notification.count),
-        (
-            Record::Rainforest {
-                event_name,
-                payload,
-            },
-            _,
-        ) => rainforest::render(event_name, &payload),
-        (Record::Generic(doc), _) => {
-            let fallback = GenericSettings {
-                id_pointer: None,
-                // A source no longer configured (or the send-test message): its own title if it
-                // has one, else "Notification from SOURCE".
-                title: "{/title}".to_string(),
-                fields: Vec::new(),
-            };
-            let settings = sources
-                .get(&notification.source)
-                .and_then(|s| s.generic.as_ref())
-                .unwrap_or(&fallback);
-            generic::render(&doc, settings, &notification.source)
-        }
-    };
-    Ok(payload.to_string().into_bytes())
-}
-
 fn log_outcome(region: &str, notification: u64, attempts: u32, outcome: &Outcome) {
     match outcome {
         Outcome::Delivered => log::info!("Delivered notification {notification} to region {region}."),
@@ -314,6 +369,6 @@ fn log_outcome(region: &str, notification: u64, attempts: u32, outcome: &Outcome
         Outcome::Dead { reason } => log::error!(
             "Notification {notification} could not be delivered to region {region} and is now a dead letter: {reason}."
         ),
-        Outcome::Skipped => {}
+        Outcome::Throttled { .. } | Outcome::Waiting { .. } | Outcome::Skipped => {}
     }
 }

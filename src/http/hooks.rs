@@ -236,6 +236,13 @@ async fn receive_webhook(
             HookError::Unroutable { field, value }
         })?;
 
+    // A region with a bot token remembers its post, so later versions edit it in place.
+    let web_api = destination.url.is_none()
+        && state
+            .settings
+            .regions
+            .get(&destination.region)
+            .is_some_and(|r| r.target.web_api().is_some());
     let new = NewNotification {
         source,
         kind: settings.kind,
@@ -245,6 +252,8 @@ async fn receive_webhook(
         url: destination.url.map(|u| u.original()),
         also: Vec::new(),
         received_at_ms: state.clock.now_ms(),
+        web_api,
+        on_status: settings.on_status.clone(),
     };
     let accepted = state.journal.accept(new).await.map_err(HookError::Store)?;
     let (status, id) = match accepted {

@@ -84,6 +84,8 @@ async fn accept_event(
         region,
         url,
         also: targets.collect(),
+        web_api: false,
+        on_status: None,
         received_at_ms: state.clock.now_ms(),
     };
     let accepted = state.journal.accept(new).await.map_err(HookError::Store)?;

@@ -21,6 +21,23 @@ const MISSING: &str = "—";
 
 /// The Slack payload for a new opportunity.
 pub fn render_opportunity(o: &Opportunity) -> Value {
+    opportunity_card(o, &[])
+}
+
+/// The message an update puts in place of the posted one (`chat.update`): the new version
+/// whole, each changed field marked with its old value, and a line saying it was updated.
+pub fn render_edited(old: &Opportunity, new: &Opportunity) -> Value {
+    let changed: Vec<(&'static str, String)> = shown_fields(old)
+        .into_iter()
+        .zip(shown_fields(new))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((label, a), _)| (label, a))
+        .collect();
+    opportunity_card(new, &changed)
+}
+
+/// The opportunity card; `changed` lists (label, old value) of fields to mark as updated.
+fn opportunity_card(o: &Opportunity, changed: &[(&'static str, String)]) -> Value {
     let amount = o.amount.as_ref().map(format_amount);
     let owner = match (&o.owner_name, &o.owner_email) {
         (Some(n), Some(e)) => Some(format!("{n} ({e})")),
@@ -39,7 +56,14 @@ pub fn render_opportunity(o: &Opportunity) -> Value {
     .iter()
     .map(|(label, value)| {
         let shown = value.map_or_else(|| MISSING.to_string(), |v| mrkdwn(v, FIELD_VALUE_MAX));
-        json!({"type": "mrkdwn", "text": format!("*{label}*\n{shown}")})
+        let text = match changed.iter().find(|(l, _)| l == label) {
+            Some((_, was)) => format!(
+                "*{label}* (updated)\n{shown} ~{}~",
+                mrkdwn(was, FIELD_VALUE_MAX)
+            ),
+            None => format!("*{label}*\n{shown}"),
+        };
+        json!({"type": "mrkdwn", "text": text})
     })
     .collect();
 
@@ -54,13 +78,22 @@ pub fn render_opportunity(o: &Opportunity) -> Value {
         summary.push_str(&format!(" ({stage})"));
     }
 
+    let mut context = format!("CRM id {} · country {}", o.id, o.country);
+    if !changed.is_empty() {
+        let labels: Vec<&str> = changed.iter().map(|(l, _)| *l).collect();
+        context.push_str(&format!(" · updated: {}", labels.join(", ")));
+        summary = format!(
+            "Updated opportunity: {}",
+            summary.trim_start_matches("New opportunity: ")
+        );
+    }
     json!({
         "text": mrkdwn(&summary, FALLBACK_MAX),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": plain(&o.name, HEADER_MAX), "emoji": true}},
             {"type": "section", "fields": fields},
             {"type": "context", "elements": [
-                {"type": "mrkdwn", "text": mrkdwn(&format!("CRM id {} · country {}", o.id, o.country), CONTEXT_MAX)}
+                {"type": "mrkdwn", "text": mrkdwn(&context, CONTEXT_MAX)}
             ]}
         ]
     })

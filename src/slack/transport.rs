@@ -6,11 +6,17 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use super::target::WebhookUrl;
+use super::web_api::{BotToken, Method};
 use crate::config::DeliverySettings;
 
 /// Slack's answers are a word or a small JSON object; anything longer is cut for the record.
 const MAX_ANSWER_BYTES: u64 = 1024;
+/// A Web API answer repeats the posted message (blocks and all) before the `ts` the relay
+/// needs, so it is read whole up to a size no real answer reaches.
+const MAX_API_ANSWER_BYTES: u64 = 256 * 1024;
 
 /// What happened to one POST.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,35 +103,83 @@ impl Transport {
     }
 
     fn post(&self, target: &WebhookUrl, payload: &[u8]) -> Answer {
-        let result = self
+        let request = self.agent.post(target.expose());
+        // ureq's error text can include the URL; replace it with the masked form.
+        self.exchange(request, payload, MAX_ANSWER_BYTES)
+            .map_err(|e| e.replace(target.expose(), &target.masked()))
+            .unwrap_or_else(Answer::NoAnswer)
+    }
+
+    /// Calls a Web API method (`base` + method name) with JSON arguments and the bot token.
+    pub fn call_api(&self, base: &str, method: Method, token: &BotToken, args: &Value) -> Answer {
+        let request = self
             .agent
-            .post(target.expose())
-            .header("Content-Type", "application/json; charset=utf-8")
-            .send(payload);
-        match result {
-            Ok(mut response) => {
-                let code = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                let mut body = Vec::new();
-                let _ = response
-                    .body_mut()
-                    .as_reader()
-                    .take(MAX_ANSWER_BYTES)
-                    .read_to_end(&mut body);
-                Answer::Status {
-                    code,
-                    body: String::from_utf8_lossy(&body).trim().to_string(),
-                    retry_after,
-                }
-            }
-            // ureq's error text can include the URL; replace it with the masked form.
-            Err(e) => Answer::NoAnswer(e.to_string().replace(target.expose(), &target.masked())),
+            .post(format!("{base}{}", method.name()))
+            .header("Authorization", format!("Bearer {}", token.expose()));
+        let payload = args.to_string();
+        self.exchange(request, payload.as_bytes(), MAX_API_ANSWER_BYTES)
+            .unwrap_or_else(Answer::NoAnswer)
+    }
+
+    /// Calls a read method (`auth.test`, `conversations.info`) with form fields: Slack takes
+    /// JSON bodies only for its write methods.
+    pub fn call_api_form(
+        &self,
+        base: &str,
+        method: Method,
+        token: &BotToken,
+        fields: &[(&str, &str)],
+    ) -> Answer {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let sent = self
+            .agent
+            .post(format!("{base}{}", method.name()))
+            .header("Authorization", format!("Bearer {}", token.expose()))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(body.as_bytes());
+        match sent {
+            Ok(response) => read_response(response, MAX_API_ANSWER_BYTES),
+            Err(e) => Answer::NoAnswer(e.to_string()),
         }
+    }
+
+    /// Sends a JSON body and reads the answer: status, body (at most `limit` bytes) and
+    /// Retry-After; `Err` with the client's error text when nothing came back.
+    fn exchange(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        payload: &[u8],
+        limit: u64,
+    ) -> Result<Answer, String> {
+        let response = request
+            .header("Content-Type", "application/json; charset=utf-8")
+            .send(payload)
+            .map_err(|e| e.to_string())?;
+        Ok(read_response(response, limit))
+    }
+}
+
+/// Status, Retry-After and the body (at most `limit` bytes) of an answer.
+fn read_response(mut response: ureq::http::Response<ureq::Body>, limit: u64) -> Answer {
+    let code = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let mut body = Vec::new();
+    let _ = response
+        .body_mut()
+        .as_reader()
+        .take(limit)
+        .read_to_end(&mut body);
+    Answer::Status {
+        code,
+        body: String::from_utf8_lossy(&body).trim().to_string(),
+        retry_after,
     }
 }
 

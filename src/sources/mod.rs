@@ -6,6 +6,7 @@
 pub mod generic;
 pub mod opportunity;
 pub mod rainforest;
+pub mod status;
 pub mod tray_commerce;
 
 use serde::{Deserialize, Serialize};

@@ -14,6 +14,7 @@ use super::progress::Progress;
 use super::records::{Delivery, DeliveryState, MessageKind, Notification, Record, Version};
 use super::wal::record::Effect;
 use super::{decode, encode, keys, StoreError};
+use crate::sources::status::StatusRules;
 
 /// The batch being built, with the notifications it changes so later commands in the same
 /// batch see them.
@@ -226,7 +227,7 @@ impl BatchState<'_> {
         for (region, url) in &new.also {
             deliveries.push(self.deliver(id, region, url.clone(), due, MessageKind::Full)?);
         }
-        let n = Notification {
+        let mut n = Notification {
             id,
             source: new.source,
             external_id,
@@ -238,9 +239,61 @@ impl BatchState<'_> {
             count: 1,
             region: new.region,
             url: new.url,
+            anchor: new.web_api.then_some(first),
         };
+        self.act_on_status(&mut n, new.on_status.as_ref(), None, due)?;
         self.notifications.insert(id, n);
         Ok((id, first))
+    }
+
+    /// Queues the `on_status` actions (react, pin, delete) on the notification's posted message
+    /// when its status is new or changed and has actions configured. Without a message that the
+    /// Web API can act on (an incoming webhook's) there is nothing to do.
+    fn act_on_status(
+        &mut self,
+        n: &mut Notification,
+        rules: Option<&StatusRules>,
+        old_raw: Option<&str>,
+        due_ms: u64,
+    ) -> Result<(), StoreError> {
+        let (Some(rules), Some(anchor)) = (rules, n.anchor) else {
+            return Ok(());
+        };
+        let value_of = |raw: &str| {
+            serde_json::from_str::<serde_json::Value>(raw)
+                .ok()
+                .and_then(|doc| rules.value_in(&doc))
+        };
+        let Some(value) = value_of(&n.raw) else {
+            return Ok(());
+        };
+        if old_raw
+            .and_then(value_of)
+            .is_some_and(|old| old.eq_ignore_ascii_case(&value))
+        {
+            return Ok(());
+        }
+        let Some(action) = rules.for_value(&value).cloned() else {
+            return Ok(());
+        };
+        let region = n.region.clone();
+        let mut kinds = Vec::new();
+        if let Some(name) = action.react {
+            kinds.push(MessageKind::React { of: anchor, name });
+        }
+        if action.pin {
+            kinds.push(MessageKind::Pin { of: anchor });
+        }
+        if action.delete {
+            kinds.push(MessageKind::Delete { of: anchor });
+            // Later versions have no message to edit: a new one is posted for them.
+            n.anchor = None;
+        }
+        for kind in kinds {
+            let d = self.deliver(n.id, &region, None, due_ms, kind)?;
+            n.deliveries.push(d);
+        }
+        Ok(())
     }
 
     fn update(
@@ -266,6 +319,7 @@ impl BatchState<'_> {
             received_at_ms: n.received_at_ms,
             raw: std::mem::take(&mut n.raw),
         };
+        let old_raw = previous.raw.clone();
         n.earlier.push(previous);
         n.raw = new.raw;
         n.received_at_ms = new.received_at_ms;
@@ -273,22 +327,58 @@ impl BatchState<'_> {
         let (old_region, old_url) = (n.region.clone(), n.url.clone());
         n.region = new.region.clone();
         n.url = new.url.clone();
-        self.notifications.insert(id, n);
         let now = new.received_at_ms;
-        let added = if old_region == new.region {
-            let changes = MessageKind::Changes { version };
-            vec![self.deliver(id, &new.region, new.url, now, changes)?]
-        } else {
-            let full = self.deliver(id, &new.region, new.url, now, MessageKind::Full)?;
-            let moved = MessageKind::Moved {
-                version,
-                to: new.region.clone(),
-            };
-            vec![full, self.deliver(id, &old_region, old_url, now, moved)?]
+        let same_region = old_region == new.region;
+        let added = match n.anchor {
+            // A bot-token region: edit the message in place and say what changed in its thread.
+            Some(of) if same_region => vec![
+                self.deliver(
+                    id,
+                    &new.region,
+                    None,
+                    now,
+                    MessageKind::Edit { version, of },
+                )?,
+                self.deliver(
+                    id,
+                    &new.region,
+                    None,
+                    now,
+                    MessageKind::ThreadReply { version, of },
+                )?,
+            ],
+            // Moved away from a bot-token region: its message goes, the new region gets it whole.
+            Some(of) => {
+                let full = self.deliver(id, &new.region, new.url, now, MessageKind::Full)?;
+                let delete = MessageKind::Delete { of };
+                let gone = self.deliver(id, &old_region, old_url, now, delete)?;
+                n.anchor = new.web_api.then_some(full);
+                vec![full, gone]
+            }
+            // A bot-token region without a message to edit (it was deleted): post it anew.
+            None if same_region && new.web_api => {
+                let full = self.deliver(id, &new.region, None, now, MessageKind::Full)?;
+                n.anchor = Some(full);
+                vec![full]
+            }
+            // Incoming webhooks cannot change what they posted: a follow-up names the change.
+            None if same_region => {
+                let changes = MessageKind::Changes { version };
+                vec![self.deliver(id, &new.region, new.url, now, changes)?]
+            }
+            None => {
+                let full = self.deliver(id, &new.region, new.url, now, MessageKind::Full)?;
+                let moved = MessageKind::Moved {
+                    version,
+                    to: new.region.clone(),
+                };
+                n.anchor = new.web_api.then_some(full);
+                vec![full, self.deliver(id, &old_region, old_url, now, moved)?]
+            }
         };
-        if let Some(n) = self.notifications.get_mut(&id) {
-            n.deliveries.extend(added);
-        }
+        n.deliveries.extend(added);
+        self.act_on_status(&mut n, new.on_status.as_ref(), Some(&old_raw), now)?;
+        self.notifications.insert(id, n);
         Ok(Accepted::Updated(id))
     }
 
@@ -311,6 +401,7 @@ impl BatchState<'_> {
             attempts: 0,
             state: DeliveryState::Pending { next_at_ms: due_ms },
             history: Vec::new(),
+            posted: None,
         };
         self.put(keys::delivery(id).to_vec(), encode(&d));
         self.put(keys::due(region, due_ms, id), Vec::new());

@@ -27,6 +27,7 @@ use super::records::{Delivery, DeliveryState};
 use super::wal::record::{CommandKind, Effect};
 use super::wal::{self, scan, segment::SegmentWriter, tail::Tail};
 use super::{decode, encode, keys, Store, StoreError};
+use crate::sources::status::StatusRules;
 use crate::sources::SourceKind;
 
 /// Most commands in one batch: bounds the latency of the first request in a very large batch.
@@ -70,6 +71,11 @@ pub struct NewNotification {
     pub also: Vec<(String, Option<String>)>,
     /// When it arrived, from the relay's clock (tests control it).
     pub received_at_ms: u64,
+    /// The target region posts through Slack's Web API: its first post becomes the message
+    /// that later versions edit, thread under and act on (see `Notification::anchor`).
+    pub web_api: bool,
+    /// The source's `on_status` rules: reactions, pins and deletes when the status changes.
+    pub on_status: Option<StatusRules>,
 }
 
 /// The target key of a one-off webhook URL: stable, and free of the secret.
@@ -766,6 +772,8 @@ mod tests {
             region: "UK".into(),
             url: None,
             also: Vec::new(),
+            web_api: false,
+            on_status: None,
             received_at_ms: now_ms(),
         }
     }
@@ -889,6 +897,8 @@ mod format_tests {
                 region: "UK".into(),
                 url: None,
                 also: Vec::new(),
+                web_api: false,
+                on_status: None,
                 received_at_ms: 1_700_000_100_000,
             })
             .unwrap();

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::slack::web_api::Posted;
 use crate::sources::opportunity::Opportunity;
 use crate::sources::rainforest::EventName;
 use crate::sources::tray_commerce::TrayNotification;
@@ -50,6 +51,11 @@ pub struct Notification {
     /// The one-off webhook URL when `region` is `url.…`. A secret: never shown unmasked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// In a bot-token region: the delivery that posted (or will post) the message that later
+    /// versions edit, thread under, react to, pin or delete. `None` for incoming webhooks,
+    /// whose messages cannot be changed, and once the message was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<u64>,
 }
 
 /// An earlier version of a notification.
@@ -102,6 +108,33 @@ pub enum MessageKind {
     Changes { version: u32 },
     /// A short note that version `version` moved the notification to another region.
     Moved { version: u32, to: String },
+    /// Web API: `chat.update` of delivery `of`'s message to version `version`, the changed
+    /// fields marked.
+    Edit { version: u32, of: u64 },
+    /// Web API: a reply in the thread of delivery `of`'s message naming what version `version`
+    /// changed (old → new).
+    ThreadReply { version: u32, of: u64 },
+    /// Web API: `reactions.add` of an emoji to delivery `of`'s message.
+    React { of: u64, name: String },
+    /// Web API: `pins.add` of delivery `of`'s message.
+    Pin { of: u64 },
+    /// Web API: `chat.delete` of delivery `of`'s message (the record moved region, or its
+    /// status says it was withdrawn).
+    Delete { of: u64 },
+}
+
+impl MessageKind {
+    /// The delivery whose posted message this acts on, for the Web API's actions.
+    pub fn acts_on(&self) -> Option<u64> {
+        match self {
+            MessageKind::Edit { of, .. }
+            | MessageKind::ThreadReply { of, .. }
+            | MessageKind::React { of, .. }
+            | MessageKind::Pin { of }
+            | MessageKind::Delete { of } => Some(*of),
+            MessageKind::Full | MessageKind::Changes { .. } | MessageKind::Moved { .. } => None,
+        }
+    }
 }
 
 impl Record {
@@ -194,6 +227,10 @@ pub struct Delivery {
     pub state: DeliveryState,
     /// The latest attempts, oldest first.
     pub history: Vec<Attempt>,
+    /// Where Slack's Web API put the message (`chat.postMessage`'s `channel` and `ts`), kept so
+    /// that later edits, replies, reactions, pins and deletes find it, also after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted: Option<Posted>,
 }
 
 impl Delivery {

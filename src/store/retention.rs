@@ -166,6 +166,8 @@ mod tests {
             region: "UK".into(),
             url: None,
             also: Vec::new(),
+            web_api: false,
+            on_status: None,
             received_at_ms: now_ms(),
         };
         match journal.accept_blocking(new).unwrap() {

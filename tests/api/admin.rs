@@ -10,7 +10,7 @@ use crate::helpers::{
     opportunity, spawn_app, spawn_app_with_clock, Answer, TestApp, ADMIN_TOKEN, TOKEN,
 };
 
-fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Answer {
+pub fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Answer {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -44,7 +44,7 @@ fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Answer 
     Answer::read(resp)
 }
 
-fn admin(app: &TestApp, method: &str, path: &str) -> Answer {
+pub fn admin(app: &TestApp, method: &str, path: &str) -> Answer {
     call(app, method, path, Some(ADMIN_TOKEN))
 }
 

@@ -212,6 +212,8 @@ fn deliver_one_is_a_single_observable_step() {
             region: "UK".into(),
             url: None,
             also: Vec::new(),
+            web_api: false,
+            on_status: None,
             received_at_ms: hookrelay::store::now_ms(),
         })
         .unwrap()

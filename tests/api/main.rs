@@ -1,6 +1,8 @@
-//! API tests: the real `Application` on port 0 against an in-process fake Slack.
+//! API tests: the real `Application` on port 0 against an in-process fake Slack (incoming
+//! webhooks and the Web API).
 
 mod fake_slack;
+mod fake_web_api;
 mod helpers;
 
 mod admin;
@@ -15,3 +17,4 @@ mod recovery;
 mod service;
 mod sources;
 mod status_page;
+mod web_api;

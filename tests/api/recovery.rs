@@ -185,6 +185,8 @@ fn new(id: &str) -> NewNotification {
         region: "UK".into(),
         url: None,
         also: Vec::new(),
+        web_api: false,
+        on_status: None,
         received_at_ms: 1_700_000_000_000,
     }
 }

@@ -82,6 +82,8 @@ pub async fn send_test(
         region: region.clone(),
         url: None,
         also: Vec::new(),
+        web_api: false,
+        on_status: None,
         received_at_ms: state.clock.now_ms(),
     };
     let accepted = state.journal.accept(new).await?;

@@ -32,8 +32,8 @@ pub fn status_json(state: &IntakeState) -> Result<Value, AdminError> {
         let news = state.metrics.news(name);
         regions.push(json!({
             "name": name,
-            "webhook": region.webhook_url.masked(),
-            "placeholder": region.webhook_url.is_placeholder(),
+            "webhook": region.target.to_string(),
+            "placeholder": region.target.is_placeholder(),
             "queue_depth": pending.get(name).copied().unwrap_or(0),
             "oldest_pending_seconds": oldest_pending_seconds,
             "last_success_ms": news.last_success_ms,

@@ -1,0 +1,296 @@
+//! `[regions.NAME]`: where a region's messages go. An incoming webhook (the default, and all an
+//! office without a Slack app has), or a bot token and a channel for offices whose Slack app
+//! lets the relay edit, thread, react to, pin and delete what it posted.
+
+use std::fmt;
+use std::path::Path;
+
+use super::raw::RawRegion;
+use super::{ConfigError, Rate};
+use crate::slack::target::WebhookUrl;
+use crate::slack::web_api::BotToken;
+
+const DEFAULT_BURST: u32 = 3;
+
+/// A region, validated.
+#[derive(Debug, Clone)]
+pub struct RegionSettings {
+    /// Where this region's messages go.
+    pub target: RegionTarget,
+    /// Sustained rate allowed towards this webhook or channel.
+    pub rate: Rate,
+    /// Messages that may go out back to back before `rate` applies.
+    pub burst: u32,
+}
+
+/// How a region reaches Slack.
+#[derive(Clone, PartialEq)]
+pub enum RegionTarget {
+    /// An incoming webhook (or a `file://` outbox): post only.
+    Webhook(WebhookUrl),
+    /// The Web API with a bot token: post, then update, reply in thread, react, pin, delete.
+    WebApi(WebApiRegion),
+}
+
+/// A bot-token region's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebApiRegion {
+    /// The bot token (`xoxb-…`); a secret, shown masked.
+    pub token: BotToken,
+    /// The region's channel id (`C…`) or name: where messages go unless the record names one.
+    pub channel: String,
+    /// JSON pointer to a channel in the record (an owner's or recipient's channel); the
+    /// region's `channel` is the fallback when the record has none.
+    pub channel_field: Option<String>,
+}
+
+impl RegionTarget {
+    /// A shipped config's stand-in: the region queues but sends nothing until it is set.
+    pub fn is_placeholder(&self) -> bool {
+        match self {
+            RegionTarget::Webhook(url) => url.is_placeholder(),
+            RegionTarget::WebApi(api) => api.token.is_placeholder(),
+        }
+    }
+
+    /// The Web API settings, for a bot-token region.
+    pub fn web_api(&self) -> Option<&WebApiRegion> {
+        match self {
+            RegionTarget::WebApi(api) => Some(api),
+            RegionTarget::Webhook(_) => None,
+        }
+    }
+
+    /// The key an operator fixes when Slack refuses the region's credentials or channel.
+    pub fn setting_name(&self) -> &'static str {
+        match self {
+            RegionTarget::Webhook(_) => "webhook_url",
+            RegionTarget::WebApi(_) => "bot_token or channel",
+        }
+    }
+}
+
+/// Shown masked: the webhook's secret path, or `channel C… via bot xoxb-***`.
+impl fmt::Display for RegionTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegionTarget::Webhook(url) => write!(f, "{url}"),
+            RegionTarget::WebApi(api) => {
+                write!(f, "channel {} via bot token {}", api.channel, api.token)?;
+                if let Some(p) = &api.channel_field {
+                    write!(f, " (or the record's {p})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for RegionTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RegionTarget({self})")
+    }
+}
+
+/// Validates one `[regions.NAME]` table (countries are the caller's: they span regions).
+pub fn region_settings(name: &str, r: &RawRegion) -> Result<RegionSettings, ConfigError> {
+    let key = |field: &str| format!("regions.{name}.{field}");
+    let target = match (&r.webhook_url, &r.bot_token, &r.bot_token_file) {
+        (Some(url), None, None) => {
+            for (field, set) in [
+                ("channel", r.channel.is_some()),
+                ("channel_field", r.channel_field.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::invalid(
+                        &key(field),
+                        "(set)",
+                        "needs a bot token: an incoming webhook always posts to the channel it was made for",
+                        "bot_token_file = \"/etc/hookrelay/slack-bot-token\" with channel = \"C0123456789\", instead of webhook_url",
+                    ));
+                }
+            }
+            RegionTarget::Webhook(webhook_url(&key("webhook_url"), url)?)
+        }
+        (None, Some(t), None) => web_api_region(name, bot_token(&key("bot_token"), t)?, r)?,
+        (None, None, Some(path)) => web_api_region(
+            name,
+            bot_token_file(&key("bot_token_file"), Path::new(path))?,
+            r,
+        )?,
+        (None, None, None) => {
+            return Err(ConfigError::invalid(
+                &key("webhook_url"),
+                "(missing)",
+                "is required unless the region has a bot token",
+                "\"https://hooks.slack.com/services/T…/B…/…\" or \"file://outbox/uk.jsonl\"",
+            ))
+        }
+        _ => {
+            return Err(ConfigError::invalid(
+                &format!("regions.{name}"),
+                "(webhook_url, bot_token, bot_token_file)",
+                "sets more than one of them; a region posts one way",
+                "either webhook_url = \"https://hooks.slack.com/services/…\" or bot_token_file = \"…\" with channel = \"C…\"",
+            ))
+        }
+    };
+    let rate = match &r.rate {
+        Some(text) => Rate::parse(&key("rate"), text)?,
+        None => Rate::SLACK_DEFAULT,
+    };
+    let burst = r.burst.unwrap_or(DEFAULT_BURST);
+    if burst == 0 {
+        return Err(ConfigError::invalid(
+            &key("burst"),
+            "0",
+            "must be at least 1",
+            "3",
+        ));
+    }
+    Ok(RegionSettings {
+        target,
+        rate,
+        burst,
+    })
+}
+
+/// The channel settings of a bot-token region.
+fn web_api_region(name: &str, token: BotToken, r: &RawRegion) -> Result<RegionTarget, ConfigError> {
+    let key = |field: &str| format!("regions.{name}.{field}");
+    let channel = r.channel.as_deref().map(str::trim).unwrap_or("");
+    if channel.is_empty() || channel.chars().any(char::is_whitespace) {
+        return Err(ConfigError::invalid(
+            &key("channel"),
+            channel,
+            "must name the channel the bot posts to (its id, from the channel's details)",
+            "\"C0123456789\"",
+        ));
+    }
+    if let Some(p) = r.channel_field.as_deref().filter(|p| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("channel_field"),
+            p,
+            "is not a JSON pointer",
+            "\"/owner/slack_channel\"",
+        ));
+    }
+    Ok(RegionTarget::WebApi(WebApiRegion {
+        token,
+        channel: channel.to_string(),
+        channel_field: r.channel_field.clone(),
+    }))
+}
+
+pub(super) fn webhook_url(key: &str, raw: &str) -> Result<WebhookUrl, ConfigError> {
+    WebhookUrl::parse(raw).map_err(|why| {
+        // Only the masked form goes into the message: the URL is a secret.
+        let shown = WebhookUrl::Http(raw.to_string()).masked();
+        ConfigError::invalid(
+            key,
+            shown,
+            &why.to_string(),
+            "\"https://hooks.slack.com/services/T…/B…/…\" or \"file://outbox/uk.jsonl\"",
+        )
+    })
+}
+
+fn bot_token(key: &str, raw: &str) -> Result<BotToken, ConfigError> {
+    BotToken::parse(raw).map_err(|why| {
+        // Never echo a token, even a malformed one: it may be a real secret pasted wrongly.
+        ConfigError::invalid(
+            key,
+            "(hidden)",
+            &why.to_string(),
+            "\"xoxb-…\" from the app's OAuth & Permissions page",
+        )
+    })
+}
+
+fn bot_token_file(key: &str, path: &Path) -> Result<BotToken, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::invalid(
+            key,
+            path.display().to_string(),
+            &format!("cannot be read ({e})"),
+            "\"/etc/hookrelay/slack-bot-token\", readable by the hookrelay user only",
+        )
+    })?;
+    BotToken::parse(&text).map_err(|why| {
+        ConfigError::invalid(
+            key,
+            path.display().to_string(),
+            &format!("does not hold a bot token: its text {why}"),
+            "a file whose only line is the xoxb-… token",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Settings;
+
+    fn region(body: &str) -> Result<super::RegionSettings, String> {
+        Settings::parse(&format!("[regions.UK]\n{body}\n"))
+            .map(|s| s.regions["UK"].clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_bot_region_needs_a_channel_and_shows_its_token_masked() {
+        let r = region("bot_token = \"xoxb-1-2-SECRET\"\nchannel = \"C0SALES\"").unwrap();
+        let api = r.target.web_api().unwrap();
+        assert_eq!(api.channel, "C0SALES");
+        assert_eq!(
+            r.target.to_string(),
+            "channel C0SALES via bot token xoxb-***"
+        );
+        let err = region("bot_token = \"xoxb-1-2-SECRET\"").unwrap_err();
+        assert!(err.contains("regions.UK.channel"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
+    }
+
+    #[test]
+    fn the_token_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "xoxb-9-9-FROMFILE\n").unwrap();
+        let r = region(&format!(
+            "bot_token_file = {:?}\nchannel = \"C1\"\nchannel_field = \"/owner/channel\"",
+            path.display().to_string()
+        ))
+        .unwrap();
+        let api = r.target.web_api().unwrap();
+        assert_eq!(api.token.expose(), "xoxb-9-9-FROMFILE");
+        assert_eq!(api.channel_field.as_deref(), Some("/owner/channel"));
+        std::fs::write(&path, "not a token").unwrap();
+        let err = region(&format!(
+            "bot_token_file = {:?}\nchannel = \"C1\"",
+            path.display().to_string()
+        ))
+        .unwrap_err();
+        assert!(err.contains("does not hold a bot token"), "{err}");
+        assert!(!err.contains("not a token"), "{err}");
+    }
+
+    #[test]
+    fn a_region_posts_one_way_and_says_which_keys_clash() {
+        let err = region(
+            "webhook_url = \"https://hooks.slack.com/services/A/B/C\"\nbot_token = \"xoxb-1\"\nchannel = \"C1\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("more than one"), "{err}");
+        let err = region("webhook_url = \"file://x.jsonl\"\nchannel = \"C1\"").unwrap_err();
+        assert!(err.contains("needs a bot token"), "{err}");
+        let err = region("rate = \"1/s\"").unwrap_err();
+        assert!(err.contains("webhook_url"), "{err}");
+        let err = region("bot_token = \"xoxp-user-token\"\nchannel = \"C1\"").unwrap_err();
+        assert!(
+            err.contains("xoxb-") && !err.contains("user-token"),
+            "{err}"
+        );
+        let err = region("bot_token = \"xoxb-1\"\nchannel = \"C1\"\nchannel_field = \"owner\"")
+            .unwrap_err();
+        assert!(err.contains("JSON pointer"), "{err}");
+    }
+}

@@ -1,0 +1,90 @@
+//! What a delivery says: its notification and message kind → the Slack payload (Block Kit with
+//! a `text` fallback). Rendering happens at send time from the stored versions, so a message
+//! queued behind a pause still shows the version it was made for.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::config::SourceSettings;
+use crate::slack::message::{render_changes, render_edited, render_moved, render_opportunity};
+use crate::sources::generic::{self, GenericSettings};
+use crate::sources::opportunity::Opportunity;
+use crate::sources::InvalidRecord;
+use crate::sources::{rainforest, tray_commerce};
+use crate::store::records::{MessageKind, Notification, Record};
+
+/// The Slack payload a delivery posts, as bytes for an incoming webhook.
+pub fn render(
+    notification: &Notification,
+    message: &MessageKind,
+    sources: &BTreeMap<String, SourceSettings>,
+) -> Result<Vec<u8>, InvalidRecord> {
+    Ok(render_value(notification, message, sources)?
+        .to_string()
+        .into_bytes())
+}
+
+/// The Slack payload a delivery posts or (for [`MessageKind::Edit`]) puts in place of the
+/// message. Reactions, pins and deletes carry no message; they render as the full one.
+pub fn render_value(
+    notification: &Notification,
+    message: &MessageKind,
+    sources: &BTreeMap<String, SourceSettings>,
+) -> Result<Value, InvalidRecord> {
+    Ok(match (notification.record()?, message) {
+        (
+            Record::Opportunity(latest),
+            MessageKind::Changes { version } | MessageKind::ThreadReply { version, .. },
+        ) => match versions(notification, *version) {
+            (Some(old), Some(new)) => render_changes(&old, &new),
+            // An earlier body that no longer parses cannot be compared: send the whole message.
+            (_, Some(new)) => render_opportunity(&new),
+            _ => render_opportunity(&latest),
+        },
+        (Record::Opportunity(latest), MessageKind::Edit { version, .. }) => {
+            match versions(notification, *version) {
+                (Some(old), Some(new)) => render_edited(&old, &new),
+                (_, Some(new)) => render_opportunity(&new),
+                _ => render_opportunity(&latest),
+            }
+        }
+        (Record::Opportunity(o), MessageKind::Moved { to, .. }) => render_moved(&o, to),
+        (Record::Opportunity(o), _) => render_opportunity(&o),
+        (Record::TrayCommerce(n), _) => tray_commerce::render(&n, notification.count),
+        (
+            Record::Rainforest {
+                event_name,
+                payload,
+            },
+            _,
+        ) => rainforest::render(event_name, &payload),
+        (Record::Generic(doc), _) => {
+            let fallback = GenericSettings {
+                id_pointer: None,
+                // A source no longer configured (or the send-test message): its own title if it
+                // has one, else "Notification from SOURCE".
+                title: "{/title}".to_string(),
+                fields: Vec::new(),
+            };
+            let settings = sources
+                .get(&notification.source)
+                .and_then(|s| s.generic.as_ref())
+                .unwrap_or(&fallback);
+            generic::render(&doc, settings, &notification.source)
+        }
+    })
+}
+
+/// Versions `version - 1` and `version` of an opportunity: a change is about that pair,
+/// whatever came after it.
+fn versions(n: &Notification, version: u32) -> (Option<Opportunity>, Option<Opportunity>) {
+    let parse = |v: u32| match n
+        .version(v)
+        .and_then(|raw| Record::parse(n.kind, raw.as_bytes()).ok())
+    {
+        Some(Record::Opportunity(o)) => Some(o),
+        _ => None,
+    };
+    (parse(version.saturating_sub(1)), parse(version))
+}

@@ -1,0 +1,167 @@
+//! One delivery through Slack's Web API (a region with a bot token): which method a message
+//! kind calls, with which arguments, and on which posted message.
+//!
+//! A post (`chat.postMessage`) remembers the `channel` and `ts` Slack answered. An edit,
+//! thread reply, reaction, pin or delete acts on the post named in its message kind: if that
+//! post is still queued (it failed and waits for a retry), the action waits behind it; if it
+//! was never posted (a dead letter), there is no message to act on.
+
+use serde_json::{json, Value};
+
+use super::policy::{classify_web_api, RetryAction};
+use super::render::render_value;
+use super::worker::{Step, Worker};
+use crate::config::WebApiRegion;
+use crate::slack::web_api::{self, Method, Posted};
+use crate::store::records::{Delivery, MessageKind, Notification};
+use crate::store::{now_ms, StoreError};
+
+/// How long an action waits when the post it needs is queued but already due: the post goes
+/// first in the region's queue, so this is a fallback that keeps a mixed-up queue from spinning.
+const WAIT_FOR_POST_MS: u64 = 1000;
+
+impl Worker {
+    pub(super) fn attempt_web_api(
+        &self,
+        api: &WebApiRegion,
+        n: &Notification,
+        d: &Delivery,
+        due_ms: u64,
+    ) -> Result<Step, StoreError> {
+        // The message this acts on, if it acts on one.
+        let target = match d.message.acts_on() {
+            None => None,
+            Some(of) => match self.store.delivery(of)? {
+                Some(post) if post.posted.is_some() => post.posted,
+                Some(post) => match post.due_ms() {
+                    Some(post_due) => {
+                        let now = now_ms();
+                        let until_ms = if post_due >= due_ms && post_due >= now {
+                            post_due + 1
+                        } else {
+                            now + WAIT_FOR_POST_MS
+                        };
+                        return Ok(Step::Waiting { until_ms });
+                    }
+                    None => None,
+                },
+                None => None,
+            },
+        };
+        let render = |kind: &MessageKind| render_value(n, kind, &self.sources);
+        let (channel, from_record) = channel_for(n, api);
+        let (method, args) = match (&d.message, target.clone()) {
+            (MessageKind::Edit { .. }, Some(p)) => {
+                let Ok(message) = render(&d.message) else {
+                    return Ok(unrenderable());
+                };
+                (Method::Update, with_place(message, &p, "ts"))
+            }
+            (MessageKind::ThreadReply { version, .. }, posted) => {
+                let Ok(mut message) = render(&MessageKind::Changes { version: *version }) else {
+                    return Ok(unrenderable());
+                };
+                // Without the first message there is no thread: the reply stands on its own,
+                // as an incoming webhook's follow-up would.
+                match posted {
+                    Some(p) => {
+                        message["channel"] = json!(p.channel);
+                        message["thread_ts"] = json!(p.ts);
+                    }
+                    None => message["channel"] = json!(channel),
+                }
+                (Method::PostMessage, message)
+            }
+            (MessageKind::React { name, .. }, Some(p)) => (
+                Method::ReactionsAdd,
+                json!({"channel": p.channel, "timestamp": p.ts, "name": name}),
+            ),
+            (MessageKind::Pin { .. }, Some(p)) => (
+                Method::PinsAdd,
+                json!({"channel": p.channel, "timestamp": p.ts}),
+            ),
+            (MessageKind::Delete { .. }, Some(p)) => {
+                (Method::Delete, json!({"channel": p.channel, "ts": p.ts}))
+            }
+            (
+                MessageKind::Edit { .. }
+                | MessageKind::React { .. }
+                | MessageKind::Pin { .. }
+                | MessageKind::Delete { .. },
+                None,
+            ) => {
+                return Ok(Step::local(
+                    RetryAction::Delivered,
+                    "skipped: the message it acts on was never posted (a dead letter, or posted before the region had a bot token)",
+                ));
+            }
+            (MessageKind::Full | MessageKind::Changes { .. } | MessageKind::Moved { .. }, _) => {
+                let Ok(mut message) = render(&d.message) else {
+                    return Ok(unrenderable());
+                };
+                message["channel"] = json!(channel);
+                (Method::PostMessage, message)
+            }
+        };
+
+        let on_channel = args["channel"].as_str().unwrap_or("").to_string();
+        let now = now_ms();
+        if let Err(wait) = self.limits.try_take(&api.token, method, &on_channel, now) {
+            return Ok(Step::Throttled {
+                until_ms: now + wait.as_millis() as u64,
+            });
+        }
+        let answer = self
+            .transport
+            .call_api(&self.slack_api, method, &api.token, &args);
+        // Only a post from the record's channel field is the record's problem.
+        let from_record = from_record && method == Method::PostMessage && target.is_none();
+        let action = classify_web_api(method, &answer, from_record);
+        let posted = match (&action, method, &answer) {
+            (
+                RetryAction::Delivered,
+                Method::PostMessage,
+                crate::slack::transport::Answer::Status { body, .. },
+            ) => web_api::read_answer(body)
+                .ok()
+                .and_then(|fields| web_api::posted(&fields)),
+            _ => None,
+        };
+        Ok(Step::Tried {
+            action,
+            answer: Some(answer),
+            posted,
+            note: None,
+        })
+    }
+}
+
+/// The channel a new post goes to: the record's `channel_field` when it holds a non-empty
+/// string, else the region's channel; and whether it came from the record.
+fn channel_for(n: &Notification, api: &WebApiRegion) -> (String, bool) {
+    let from_record = api.channel_field.as_deref().and_then(|pointer| {
+        let doc: Value = serde_json::from_str(&n.raw).ok()?;
+        let value = doc.pointer(pointer)?.as_str()?.trim();
+        (!value.is_empty() && !value.chars().any(char::is_whitespace)).then(|| value.to_string())
+    });
+    match from_record {
+        Some(channel) => (channel, true),
+        None => (api.channel.clone(), false),
+    }
+}
+
+/// A message with the channel and timestamp of the one it replaces.
+fn with_place(mut message: Value, place: &Posted, ts_key: &str) -> Value {
+    message["channel"] = json!(place.channel);
+    message[ts_key] = json!(place.ts);
+    message
+}
+
+fn unrenderable() -> Step {
+    Step::local(
+        RetryAction::Permanent {
+            reason: "the stored body cannot be rendered".into(),
+        },
+        "",
+    )
+}

@@ -1,0 +1,194 @@
+//! Slack's Web API, for regions whose office has a Slack app with a bot token: the token (a
+//! secret, always shown masked), the methods the relay calls with their rate tiers, and how
+//! their answers read. Sending is `transport`'s job; what an answer means for a delivery is
+//! `delivery::policy`'s.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A bot token (`xoxb-…`). Anyone holding it can post as the app, so `Display` and `Debug`
+/// show only `xoxb-***`, and only the transport reads the real value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BotToken(String);
+
+/// Why a `bot_token` value was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BotTokenError {
+    #[error("is not a bot token: it must start with xoxb-")]
+    Prefix,
+    #[error("contains white space or control characters")]
+    BadCharacters,
+}
+
+impl BotToken {
+    pub fn parse(raw: &str) -> Result<BotToken, BotTokenError> {
+        let raw = raw.trim();
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(BotTokenError::BadCharacters);
+        }
+        if !raw.starts_with("xoxb-") || raw.len() <= "xoxb-".len() {
+            return Err(BotTokenError::Prefix);
+        }
+        Ok(BotToken(raw.to_string()))
+    }
+
+    /// The real token, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A shipped config's stand-in (`xoxb-REPLACE_ME`): the region queues but does not send.
+    pub fn is_placeholder(&self) -> bool {
+        self.0.contains("REPLACE_ME")
+    }
+
+    /// A short stable name for the token that does not reveal it: Slack's rate tiers are per
+    /// app and workspace, so regions sharing a token share their budget under this key.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.0.as_bytes());
+        digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Display for BotToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("xoxb-***")
+    }
+}
+
+impl fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BotToken(xoxb-***)")
+    }
+}
+
+/// The Web API methods the relay calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    ApiTest,
+    AuthTest,
+    ConversationsInfo,
+    PostMessage,
+    Update,
+    Delete,
+    PinsAdd,
+    ReactionsAdd,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::ApiTest => "api.test",
+            Method::AuthTest => "auth.test",
+            Method::ConversationsInfo => "conversations.info",
+            Method::PostMessage => "chat.postMessage",
+            Method::Update => "chat.update",
+            Method::Delete => "chat.delete",
+            Method::PinsAdd => "pins.add",
+            Method::ReactionsAdd => "reactions.add",
+        }
+    }
+
+    /// Slack's published budget for the method, as (one call per this interval, burst).
+    /// `chat.postMessage` is "about one message per second per channel, short bursts allowed"
+    /// and is counted per channel; the others are tiers counted per method and token: Tier 2
+    /// is 20+ calls a minute, Tier 3 50+, Tier 4 100+. The relay stays at the tier's floor.
+    pub fn budget(self) -> (Duration, u32) {
+        match self {
+            Method::PostMessage => (Duration::from_secs(1), 3),
+            // Tier 2: 20 a minute.
+            Method::PinsAdd => (Duration::from_secs(3), 2),
+            // Tier 3: 50 a minute.
+            Method::Update | Method::Delete | Method::ReactionsAdd => {
+                (Duration::from_millis(1200), 3)
+            }
+            // Tier 4 (api.test has no tier; treated the same): 100 a minute.
+            Method::ApiTest | Method::AuthTest | Method::ConversationsInfo => {
+                (Duration::from_millis(600), 5)
+            }
+        }
+    }
+
+    /// Whether the budget is counted per channel rather than per token.
+    pub fn per_channel(self) -> bool {
+        self == Method::PostMessage
+    }
+}
+
+/// Where a posted message is, as `chat.postMessage` answered: what every later edit, reply,
+/// reaction, pin and delete needs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Posted {
+    /// The channel id Slack answered with (a `C…` id even if a name was sent).
+    pub channel: String,
+    /// The message's timestamp: its id within the channel.
+    pub ts: String,
+}
+
+/// A Web API answer's JSON: `Ok(fields)` for `"ok": true`, `Err(error word)` otherwise.
+/// A body that is not Slack's JSON reads as `Err("unreadable answer: …")`.
+pub fn read_answer(body: &str) -> Result<Value, String> {
+    let v: Value = serde_json::from_str(body).map_err(|_| {
+        let start: String = body.chars().take(80).collect();
+        format!("unreadable answer: {start:?}")
+    })?;
+    if v.get("ok").and_then(Value::as_bool) == Some(true) {
+        Ok(v)
+    } else {
+        Err(v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown_error")
+            .to_string())
+    }
+}
+
+/// The `channel` and `ts` of a `chat.postMessage` answer.
+pub fn posted(fields: &Value) -> Option<Posted> {
+    Some(Posted {
+        channel: fields.get("channel")?.as_str()?.to_string(),
+        ts: fields.get("ts")?.as_str()?.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked_and_never_shown() {
+        let t = BotToken::parse(" xoxb-123-456-SECRETPART ").unwrap();
+        assert_eq!(t.expose(), "xoxb-123-456-SECRETPART");
+        assert_eq!(t.to_string(), "xoxb-***");
+        assert!(!format!("{t:?}").contains("SECRET"));
+        assert!(!t.fingerprint().contains("SECRET"));
+        assert_eq!(BotToken::parse("xoxp-1-2"), Err(BotTokenError::Prefix));
+        assert_eq!(BotToken::parse("xoxb-"), Err(BotTokenError::Prefix));
+        assert_eq!(
+            BotToken::parse("xoxb-a b"),
+            Err(BotTokenError::BadCharacters)
+        );
+        assert!(BotToken::parse("xoxb-REPLACE_ME").unwrap().is_placeholder());
+    }
+
+    #[test]
+    fn answers_read_as_fields_or_the_error_word() {
+        let ok = read_answer(r#"{"ok":true,"channel":"C1","ts":"1.2"}"#).unwrap();
+        assert_eq!(
+            posted(&ok),
+            Some(Posted {
+                channel: "C1".into(),
+                ts: "1.2".into()
+            })
+        );
+        assert_eq!(
+            read_answer(r#"{"ok":false,"error":"not_in_channel"}"#),
+            Err("not_in_channel".into())
+        );
+        assert_eq!(read_answer(r#"{"ok":false}"#), Err("unknown_error".into()));
+        assert!(read_answer("<html>").unwrap_err().starts_with("unreadable"));
+    }
+}

@@ -1,0 +1,423 @@
+//! Slack app mode (issue 9): a region with a bot token posts through the Web API, then edits,
+//! threads under, reacts to, pins and deletes its message, against an in-process fake Web API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::admin::admin;
+use crate::fake_slack::FakeSlack;
+use crate::fake_web_api::{ApiCall, ApiReply, FakeWebApi, BOT_TOKEN};
+use crate::helpers::{config, deliveries_of, opportunity, spawn_with, TestApp};
+use hookrelay::store::records::{DeliveryState, MessageKind};
+
+const UK_CHANNEL: &str = "C0SALESUK";
+
+/// The default test config with region UK on the Web API (bot token, channel) and status
+/// rules on the salesforce source. `extra_uk` is added to the UK table.
+fn app_config(
+    slack: &FakeSlack,
+    api: &FakeWebApi,
+    dir: &std::path::Path,
+    extra_uk: &str,
+) -> String {
+    let text = config(slack, dir);
+    let uk = format!("webhook_url = \"{}\"", slack.url("uk"));
+    assert!(text.contains(&uk));
+    let text = text.replacen(
+        &uk,
+        &format!("bot_token = \"{BOT_TOKEN}\"\nchannel = \"{UK_CHANNEL}\"\n{extra_uk}"),
+        1,
+    );
+    let text = text.replacen(
+        "[sources.salesforce]\nkind = \"opportunity\"\n",
+        "[sources.salesforce]\nkind = \"opportunity\"\n\
+         [sources.salesforce.on_status]\n\
+         \"Closed Won\" = { react = \"tada\", pin = true }\n\
+         \"Closed Lost\" = { react = \"x\" }\n\
+         \"Withdrawn\" = { delete = true }\n",
+        1,
+    );
+    format!("{text}\n[slack]\napi_url = \"{}\"\n", api.base_url())
+}
+
+struct AppMode {
+    app: TestApp,
+    api: Arc<FakeWebApi>,
+}
+
+fn spawn_app_mode(extra_uk: &str) -> AppMode {
+    let slack = Arc::new(FakeSlack::start());
+    let api = Arc::new(FakeWebApi::start());
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let text = app_config(&slack, &api, dir.path(), extra_uk);
+    AppMode {
+        app: spawn_with(&text, slack, dir),
+        api,
+    }
+}
+
+fn posts(calls: &[ApiCall]) -> Vec<&ApiCall> {
+    calls
+        .iter()
+        .filter(|c| c.method == "chat.postMessage" && c.ok())
+        .collect()
+}
+
+/// The `ts` stored with a notification's first delivery once it is posted.
+fn stored_ts(app: &TestApp, id: &Value) -> String {
+    let id: u64 = id.as_str().unwrap().parse().unwrap();
+    app.wait_store("the post's ts in the store", |store| {
+        let n = store.notification(id).ok()??;
+        let first = store.delivery(n.anchor?).ok()??;
+        first.posted.map(|p| p.ts)
+    })
+}
+
+#[test]
+fn a_bot_region_posts_edits_threads_reacts_pins_and_deletes_one_message() {
+    let AppMode { app, api } = spawn_app_mode("");
+    let mut opp = opportunity("006APP1", "UK");
+    let first = app.post(&opp);
+    assert_eq!(first.status, 202);
+    let post = api.wait_ok("chat.postMessage", 1).remove(0);
+    assert_eq!(post.args["channel"], UK_CHANNEL);
+    assert_eq!(post.token.as_deref(), Some(BOT_TOKEN));
+    assert!(post.args["blocks"].is_array(), "Block Kit: {:?}", post.args);
+    let ts = stored_ts(&app, &first.json["id"]);
+    assert!(app.slack.all().is_empty(), "nothing went to a webhook");
+
+    // An update edits that message and says what changed in its thread.
+    opp["amount"] = json!(6000);
+    opp["close_date"] = json!("2017-04-01");
+    assert_eq!(app.post(&opp).json["status"], "updated");
+    let update = api.wait_ok("chat.update", 1).remove(0);
+    assert_eq!(update.args["ts"], ts.as_str());
+    assert_eq!(update.args["channel"], UK_CHANNEL);
+    let edited = update.args.to_string();
+    assert!(
+        edited.contains("6,000") && edited.contains("(updated)"),
+        "{edited}"
+    );
+    let calls = api.wait_until(Duration::from_secs(20), "a thread reply", |c| {
+        posts(c).len() == 2
+    });
+    let reply = posts(&calls)[1].clone();
+    assert_eq!(reply.args["thread_ts"], ts.as_str());
+    let said = reply.args["text"].as_str().unwrap();
+    assert!(
+        said.contains("Amount: 4,500 → 6,000")
+            && said.contains("Close date: 2017-03-16 → 2017-04-01"),
+        "{said}"
+    );
+
+    // Closed Won: a reaction and a pin, each its own call on the same message.
+    opp["status"] = json!("Closed Won");
+    app.post(&opp);
+    let react = api.wait_ok("reactions.add", 1).remove(0);
+    assert_eq!(react.args["name"], "tada");
+    assert_eq!(react.args["timestamp"], ts.as_str());
+    api.wait_ok("pins.add", 1);
+    let message = api.message(UK_CHANNEL, &ts).expect("the message");
+    assert!(message.pinned && message.reactions == ["tada"]);
+    assert_eq!(message.edits, 2, "the status change is an edit too");
+
+    // Withdrawn: the message is deleted.
+    opp["status"] = json!("Withdrawn");
+    app.post(&opp);
+    api.wait_ok("chat.delete", 1);
+    assert!(api.message(UK_CHANNEL, &ts).unwrap().deleted);
+    // One top-level message in all: the rest were edits, thread replies and actions.
+    let top: Vec<_> = api
+        .messages(UK_CHANNEL)
+        .into_iter()
+        .filter(|m| m.thread_ts.is_none())
+        .collect();
+    assert_eq!(top.len(), 1, "{top:#?}");
+}
+
+#[test]
+fn the_token_never_shows_in_status_or_logs_of_attempts() {
+    let AppMode { app, api } = spawn_app_mode("");
+    api.script("chat.postMessage", [ApiReply::Error("invalid_blocks")]);
+    app.post(&opportunity("006MASK", "UK"));
+    app.wait_store("a dead letter", |s| {
+        s.dead_letters().ok().filter(|d| !d.is_empty())
+    });
+    for path in ["/v1/status", "/v1/dead-letters", "/metrics"] {
+        let answer = admin(&app, "GET", path);
+        assert_eq!(answer.status, 200, "{path}");
+        assert!(!answer.text.contains(BOT_TOKEN), "{path}: {}", answer.text);
+    }
+    let status = admin(&app, "GET", "/v1/status");
+    let uk = status.json["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "UK")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        uk["webhook"],
+        format!("channel {UK_CHANNEL} via bot token xoxb-***")
+    );
+}
+
+#[test]
+fn slacks_errors_pause_the_region_dead_letter_or_count_as_done() {
+    let AppMode { app, api } = spawn_app_mode("");
+    // A revoked token pauses the region with the reason; nothing becomes a dead letter.
+    api.script("chat.postMessage", [ApiReply::Error("token_revoked")]);
+    let a = app.post(&opportunity("006ERR1", "UK"));
+    let reason = app.wait_store("the region paused", |s| {
+        s.manual_pauses().ok()?.get("UK").cloned()
+    });
+    assert!(
+        reason.contains("token_revoked") && reason.contains("regions.UK.bot_token"),
+        "{reason}"
+    );
+    assert!(app.store.dead_letters().unwrap().is_empty());
+    let resumed = admin(&app, "POST", "/v1/regions/UK/resume");
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
+    api.wait_ok("chat.postMessage", 1);
+    stored_ts(&app, &a.json["id"]);
+
+    // A message Slack refuses as malformed is a dead letter with Slack's word.
+    api.script("chat.postMessage", [ApiReply::Error("msg_too_long")]);
+    app.post(&opportunity("006ERR2", "UK"));
+    let dead = app.wait_store("a dead letter", |s| {
+        s.dead_letters().ok().filter(|d| !d.is_empty())
+    });
+    match &dead[0].state {
+        DeliveryState::Dead { reason, .. } => assert!(reason.contains("msg_too_long"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A rate limit waits for Retry-After, then the same message goes.
+    api.script("chat.postMessage", [ApiReply::RateLimited(1)]);
+    app.post(&opportunity("006ERR3", "UK"));
+    let calls = api.wait_ok("chat.postMessage", 2);
+    let limited = api
+        .calls_of("chat.postMessage")
+        .into_iter()
+        .find(|c| c.reply == "429")
+        .expect("the 429");
+    assert!(calls[1].at.duration_since(limited.at) >= Duration::from_millis(950));
+
+    // Already reacted counts as done: no retry, no dead letter.
+    let mut won = opportunity("006ERR4", "UK");
+    let id = app.post(&won).json["id"].clone();
+    stored_ts(&app, &id);
+    api.script("reactions.add", [ApiReply::Error("already_reacted")]);
+    won["status"] = json!("Closed Lost");
+    app.post(&won);
+    let id: u64 = id.as_str().unwrap().parse().unwrap();
+    let react = app.wait_store("the reaction settled", |s| {
+        deliveries_of(s, id)
+            .into_iter()
+            .find(|d| matches!(d.message, MessageKind::React { .. }) && d.due_ms().is_none())
+    });
+    assert!(matches!(react.state, DeliveryState::Delivered { .. }));
+    assert_eq!(api.calls_of("reactions.add").len(), 1);
+    assert_eq!(
+        app.store.dead_letters().unwrap().len(),
+        1,
+        "only msg_too_long"
+    );
+}
+
+#[test]
+fn a_failed_pin_is_retried_on_its_own_and_never_reposts_the_message() {
+    let AppMode { app, api } = spawn_app_mode("");
+    let mut opp = opportunity("006PIN", "UK");
+    let id = app.post(&opp).json["id"].clone();
+    let ts = stored_ts(&app, &id);
+    api.script("pins.add", [ApiReply::Status(500), ApiReply::Drop]);
+    opp["status"] = json!("Closed Won");
+    app.post(&opp);
+    let pins = api.wait_until(Duration::from_secs(20), "the pin to go through", |c| {
+        c.iter().any(|c| c.method == "pins.add" && c.ok())
+    });
+    assert_eq!(pins.iter().filter(|c| c.method == "pins.add").count(), 3);
+    assert!(api.message(UK_CHANNEL, &ts).unwrap().pinned);
+    assert_eq!(
+        posts(&api.calls()).len(),
+        2,
+        "the first post and one thread reply"
+    );
+}
+
+#[test]
+fn an_update_sent_before_the_first_post_went_through_is_applied_after_it() {
+    let AppMode { app, api } = spawn_app_mode("");
+    // The first post fails twice, so it waits for a retry while the update is already due.
+    api.script(
+        "chat.postMessage",
+        [ApiReply::Status(503), ApiReply::Status(503)],
+    );
+    let mut opp = opportunity("006EARLY", "UK");
+    let id = app.post(&opp).json["id"].clone();
+    opp["amount"] = json!(9000);
+    assert_eq!(app.post(&opp).json["status"], "updated");
+    let update = api.wait_ok("chat.update", 1).remove(0);
+    let ts = stored_ts(&app, &id);
+    assert_eq!(update.args["ts"], ts.as_str());
+    let calls = api.calls();
+    let first_post = calls
+        .iter()
+        .position(|c| c.method == "chat.postMessage" && c.ok())
+        .unwrap();
+    let edit = calls
+        .iter()
+        .position(|c| c.method == "chat.update")
+        .unwrap();
+    assert!(first_post < edit, "{calls:#?}");
+    let message = api.message(UK_CHANNEL, &ts).unwrap();
+    assert!(message.text.contains("9,000"), "{message:?}");
+}
+
+#[test]
+fn after_a_restart_an_update_still_edits_the_message_posted_before_it() {
+    let slack = Arc::new(FakeSlack::start());
+    let api = Arc::new(FakeWebApi::start());
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let text = app_config(&slack, &api, dir.path(), "");
+    let app = spawn_with(&text, Arc::clone(&slack), Arc::clone(&dir));
+    let mut opp = opportunity("006RESTART", "UK");
+    let id = app.post(&opp).json["id"].clone();
+    let ts = stored_ts(&app, &id);
+    app.stop();
+
+    let app = spawn_with(&text, slack, dir);
+    opp["account"] = json!("Renamed Ltd");
+    assert_eq!(app.post(&opp).json["status"], "updated");
+    let update = api.wait_ok("chat.update", 1).remove(0);
+    assert_eq!(update.args["ts"], ts.as_str());
+    assert_eq!(
+        posts(&api.wait_until(
+            Duration::from_secs(20),
+            "the thread reply",
+            |c| posts(c).len() == 2
+        ))[1]
+            .args["thread_ts"],
+        ts.as_str()
+    );
+}
+
+#[test]
+fn moving_to_a_webhook_region_deletes_the_message_and_posts_it_there() {
+    let AppMode { app, api } = spawn_app_mode("");
+    let mut opp = opportunity("006MOVE", "UK");
+    let id = app.post(&opp).json["id"].clone();
+    let ts = stored_ts(&app, &id);
+    opp["country"] = json!("DE");
+    assert_eq!(app.post(&opp).json["status"], "updated");
+    let delete = api.wait_ok("chat.delete", 1).remove(0);
+    assert_eq!(delete.args["ts"], ts.as_str());
+    let eu = app.slack.wait_delivered("eu", 1);
+    assert_eq!(eu[0].crm_id().as_deref(), Some("006MOVE"));
+    assert!(api.calls_of("chat.update").is_empty());
+}
+
+#[test]
+fn a_channel_field_sends_each_record_to_its_own_channel_with_the_region_as_fallback() {
+    let AppMode { app, api } = spawn_app_mode("channel_field = \"/owner_channel\"");
+    let mut own = opportunity("006OWN", "UK");
+    own["owner_channel"] = json!("C0ANDREW");
+    app.post(&own);
+    app.post(&opportunity("006NOOWN", "UK"));
+    let calls = api.wait_ok("chat.postMessage", 2);
+    let channels: Vec<&str> = calls
+        .iter()
+        .map(|c| c.args["channel"].as_str().unwrap())
+        .collect();
+    assert!(
+        channels.contains(&"C0ANDREW") && channels.contains(&UK_CHANNEL),
+        "{channels:?}"
+    );
+
+    // A record's channel that Slack does not know is that message's dead letter; the region
+    // goes on.
+    api.script("chat.postMessage", [ApiReply::Error("channel_not_found")]);
+    let mut lost = opportunity("006LOST", "UK");
+    lost["owner_channel"] = json!("C0NOWHERE");
+    app.post(&lost);
+    app.wait_store("a dead letter", |s| {
+        s.dead_letters().ok().filter(|d| !d.is_empty())
+    });
+    assert!(app.store.manual_pauses().unwrap().is_empty());
+}
+
+/// `hookrelay check-config --online` on a config file, run as an operator would.
+fn check_online(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).expect("write config");
+    let out = std::process::Command::new(crate::binary::BIN)
+        .args(["check-config", "--online", "--config"])
+        .arg(&path)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run hookrelay check-config");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn check_config_online_names_the_team_the_bot_and_whether_it_can_post() {
+    let slack = FakeSlack::start();
+    let api = FakeWebApi::start();
+    api.add_channel(UK_CHANNEL, "sales-uk", true);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = app_config(&slack, &api, dir.path(), "");
+    let (ok, out) = check_online(&text);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("team Fake Team, bot user hookrelay (U0BOT)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("the bot can post in #sales-uk ({UK_CHANNEL})")),
+        "{out}"
+    );
+    assert!(out.contains("region US: incoming webhook"), "{out}");
+    assert!(!out.contains(BOT_TOKEN), "{out}");
+    let auth = api.calls_of("auth.test");
+    assert_eq!(auth[0].token.as_deref(), Some(BOT_TOKEN));
+
+    // A token Slack refuses, and a channel it does not know, fail the check with the reason.
+    let wrong = text.replace(BOT_TOKEN, "xoxb-wrong-SECRET");
+    let (ok, out) = check_online(&wrong);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("auth.test refused token xoxb-***: invalid_auth"),
+        "{out}"
+    );
+    assert!(!out.contains("SECRET"), "{out}");
+    let missing = text.replace(UK_CHANNEL, "C0GONE");
+    let (ok, out) = check_online(&missing);
+    assert!(
+        !ok && out.contains("cannot use channel C0GONE: channel_not_found"),
+        "{out}"
+    );
+}
+
+#[test]
+fn send_test_to_a_bot_region_posts_through_the_web_api() {
+    let AppMode { app, api } = spawn_app_mode("");
+    let queued = admin(&app, "POST", "/v1/regions/UK/test");
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    let post = api.wait_ok("chat.postMessage", 1).remove(0);
+    assert_eq!(post.args["channel"], UK_CHANNEL);
+    let text = post.args.to_string();
+    assert!(
+        text.contains("Test message from hookrelay for region UK"),
+        "{text}"
+    );
+}
