@@ -943,6 +943,60 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_configs_commented_slack_app_examples_work_when_uncommented() {
+        for text in [
+            include_str!("../../config.toml"),
+            include_str!("../../packaging/config.toml"),
+        ] {
+            // The on_status table as shipped, uncommented.
+            let text = text
+                .lines()
+                .map(|l| match l.strip_prefix("# ") {
+                    Some(rest) if rest.starts_with("[sources.salesforce.on_status]") => rest,
+                    Some(rest)
+                        if rest.starts_with("\"Closed") || rest.starts_with("\"Withdrawn") =>
+                    {
+                        rest
+                    }
+                    _ => l,
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let s = Settings::parse(&text).unwrap();
+            let rules = s.sources["salesforce"]
+                .on_status
+                .as_ref()
+                .expect("on_status");
+            assert_eq!(
+                rules.for_value("closed won").unwrap().react.as_deref(),
+                Some("tada")
+            );
+            assert!(rules.for_value("Withdrawn").unwrap().delete);
+        }
+    }
+
+    #[test]
+    fn on_status_rules_are_checked() {
+        let with = |table: &str| {
+            Settings::parse(&format!(
+                "{GOOD}\n[sources.salesforce.on_status]\n{table}\n"
+            ))
+            .map_err(|e| e.to_string())
+        };
+        let err = with("\"Won\" = { react = \"Party Popper\" }").unwrap_err();
+        assert!(
+            err.contains("react") && err.contains("Party Popper"),
+            "{err}"
+        );
+        let err = with("\"Won\" = {}").unwrap_err();
+        assert!(err.contains("asks for nothing"), "{err}");
+        let err = with("\"Won\" = { delete = true, pin = true }").unwrap_err();
+        assert!(err.contains("deletes"), "{err}");
+        let err = with("\"Won\" = { pinn = true }").unwrap_err();
+        assert!(err.contains("pinn"), "{err}");
+    }
+
+    #[test]
     fn routes_naming_unknown_regions_or_sources_are_rejected() {
         let bad_region =
             format!("{GOOD}\n[[routes]]\nmatch = {{ \"/type\" = \"x\" }}\nregion = \"APAC\"\n");

@@ -271,6 +271,33 @@ mod tests {
     }
 
     #[test]
+    fn an_edited_message_marks_each_changed_field_with_its_old_value() {
+        let old = sample();
+        let mut new = sample();
+        new.amount = Some(6000.into());
+        new.account = Some("<!here> Ltd".into());
+        let msg = render_edited(&old, &new);
+        let fields = msg["blocks"][1]["fields"].to_string();
+        assert!(
+            fields.contains("*Amount* (updated)\\n6,000 ~4,500~"),
+            "{fields}"
+        );
+        assert!(fields.contains("&lt;!here&gt; Ltd"), "{fields}");
+        assert!(
+            fields.contains("*Stage*\\nQualification"),
+            "unchanged: {fields}"
+        );
+        let context = msg["blocks"][2]["elements"][0]["text"].as_str().unwrap();
+        assert!(context.ends_with("updated: Account, Amount"), "{context}");
+        assert!(msg["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Updated opportunity: Sample02"));
+        // Nothing changed: the plain card.
+        assert_eq!(render_edited(&old, &old), render_opportunity(&old));
+    }
+
+    #[test]
     fn missing_optional_fields_show_a_dash() {
         let o = Opportunity::parse(&json!({"id": "1", "name": "n", "country": "US"})).unwrap();
         let msg = render_opportunity(&o);

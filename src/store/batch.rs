@@ -149,6 +149,10 @@ impl BatchState<'_> {
             self.deltas.dead -= 1;
             let mut n = self.notification(old.notification_id)?;
             n.deliveries.push(new_id);
+            // A replayed first post is the message later edits and actions must find.
+            if n.anchor == Some(*id) {
+                n.anchor = Some(new_id);
+            }
             self.notifications.insert(old.notification_id, n);
             out.push(Some(new_id));
         }

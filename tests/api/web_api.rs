@@ -421,3 +421,25 @@ fn send_test_to_a_bot_region_posts_through_the_web_api() {
         "{text}"
     );
 }
+
+#[test]
+fn a_replayed_first_post_is_the_message_later_updates_edit() {
+    let AppMode { app, api } = spawn_app_mode("");
+    api.script("chat.postMessage", [ApiReply::Error("invalid_blocks")]);
+    let mut opp = opportunity("006REPLAY", "UK");
+    let id = app.post(&opp).json["id"].clone();
+    let dead = app.wait_store("a dead letter", |s| {
+        s.dead_letters().ok().filter(|d| !d.is_empty())
+    });
+    let replayed = admin(
+        &app,
+        "POST",
+        &format!("/v1/dead-letters/{}/replay", dead[0].id),
+    );
+    assert_eq!(replayed.status, 200, "{}", replayed.text);
+    let ts = stored_ts(&app, &id);
+    opp["amount"] = json!(7000);
+    app.post(&opp);
+    let update = api.wait_ok("chat.update", 1).remove(0);
+    assert_eq!(update.args["ts"], ts.as_str());
+}
