@@ -9,7 +9,9 @@
 //! - [`sources`]: webhook formats (the opportunity kind) → validated records.
 //! - [`store`]: sled behind one module; [`store::journal`] is the single group-commit writer.
 //! - [`delivery`]: scheduler, worker pool, retry policy, backoff, rate limits.
-//! - [`slack`]: message rendering, escaping, the webhook URL type, the HTTP transport.
+//! - [`slack`]: message rendering, escaping, the webhook URL and bot token types, request
+//!   signing, the Web API, the HTTP transport.
+//! - [`interactivity`]: button clicks from Slack (Request URL or Socket Mode) → the journal.
 //! - [`routing`]: source default, `[[routes]]`, country table → target.
 //! - [`clock`]: "now" for intake, replaceable in tests.
 //! - [`startup`]: [`startup::Application`] wires it all together.
@@ -23,6 +25,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod http;
+pub mod interactivity;
 pub mod metrics;
 pub mod routing;
 pub mod service;

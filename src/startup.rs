@@ -3,7 +3,7 @@
 //! `Application::build` binds its own listener, so tests ask for port 0 and read the real port.
 
 use std::net::TcpListener;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use crate::delivery::scheduler::Event;
 use crate::delivery::worker::Worker;
 use crate::delivery::Dispatcher;
 use crate::http::hooks::IntakeState;
+use crate::interactivity::{socket_mode, Interactivity};
 use crate::slack::transport::TransportError;
 use crate::sources::SourceKind;
 use crate::store::journal::{Journal, Waker};
@@ -52,6 +53,9 @@ pub struct Application {
     store: Store,
     /// The retention purge, stopped before the journal closes.
     retention: (crossbeam_channel::Sender<()>, JoinHandle<()>),
+    /// The Socket Mode thread (with an app token) and its stop flag; stopped before the
+    /// journal closes, so a click it is storing is stored.
+    socket_mode: (Arc<AtomicBool>, Option<JoinHandle<()>>),
     /// Joined at stop so the store is closed when `run_until_stopped` returns.
     journal_thread: JoinHandle<()>,
     /// Grace period for attempts under way at stop.
@@ -93,6 +97,14 @@ impl Application {
             }
         };
         let metrics = Arc::clone(&worker.metrics);
+        let settings_arc = Arc::new(settings.clone());
+        let interactivity = Arc::new(Interactivity::new(
+            Arc::clone(&settings_arc),
+            store.clone(),
+            journal.clone(),
+            Arc::clone(&worker.transport),
+            Arc::clone(&clock),
+        ));
         let dispatcher = Dispatcher::start(worker, (events_tx, events_rx), Arc::clone(&clock))?;
         let (stop_purge, purge_stopped) = crossbeam_channel::bounded(1);
         let policy = Retention {
@@ -111,14 +123,24 @@ impl Application {
             .sources
             .values()
             .any(|s| s.kind == SourceKind::Rainforest);
+        let socket_stop = Arc::new(AtomicBool::new(false));
+        let socket_mode = match &settings.slack.app_token {
+            Some(token) => Some(socket_mode::spawn(
+                Arc::clone(&interactivity),
+                token.clone(),
+                Arc::clone(&socket_stop),
+            )?),
+            None => None,
+        };
         let state = web::Data::new(IntakeState {
-            settings: Arc::new(settings.clone()),
+            settings: settings_arc,
             journal: journal.clone(),
             clock,
             metrics,
             store: store.clone(),
             heartbeat: dispatcher.heartbeat(),
             scheduler: scheduler_tx,
+            interactivity,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -141,6 +163,7 @@ impl Application {
             journal,
             store,
             retention: (stop_purge, purge),
+            socket_mode: (socket_stop, socket_mode),
             journal_thread,
             shutdown_timeout: settings.server.shutdown_timeout,
         })
@@ -180,6 +203,11 @@ impl Application {
         let (stop_purge, purge) = self.retention;
         let _ = stop_purge.send(());
         let _ = purge.join();
+        let (stop_socket, socket) = self.socket_mode;
+        stop_socket.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(socket) = socket {
+            let _ = socket.join();
+        }
         self.journal.close();
         if self.journal_thread.join().is_err() {
             log::error!("The journal thread panicked while stopping; the store may need recovery at the next start.");

@@ -4,8 +4,10 @@
 //! the country table is already folded to lower case. Every error names the key, the bad value and
 //! an example of a good one.
 
+pub mod approval;
 mod raw;
 pub mod region;
+pub mod slack;
 pub mod values;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +20,7 @@ use crate::sources::status::{self, StatusAction, StatusRules};
 use crate::sources::SourceKind;
 use raw::RawConfig;
 pub use region::{RegionSettings, RegionTarget, WebApiRegion};
+pub use slack::SlackSettings;
 pub use values::Rate;
 
 /// A configuration that could not be read or is not valid.
@@ -73,9 +76,8 @@ pub struct Settings {
     pub admin_tokens: Vec<AdminToken>,
     /// Serve the status page at `/` to requests from this machine without a token.
     pub local_status_page: bool,
-    /// Base URL of Slack's Web API, ending in `/` (the method name is appended); tests point it
-    /// at a local fake.
-    pub slack_api: String,
+    /// `[slack]`: the Web API's address, the signing secret and the Socket Mode token.
+    pub slack: SlackSettings,
 }
 
 /// An admin token as configured: plain, or `sha256:<hex>` so the file need not hold the token.
@@ -224,6 +226,8 @@ pub struct SourceSettings {
     pub generic: Option<GenericSettings>,
     /// `on_status`: reactions, pins and deletes by the record's status (bot-token regions).
     pub on_status: Option<StatusRules>,
+    /// approval: the request's fields, the decision URL and token, the approvers.
+    pub approval: Option<approval::ApprovalSettings>,
 }
 
 /// Tray's seed advises grouping identical notifications; 10 s catches a burst of edits.
@@ -429,6 +433,19 @@ impl Settings {
                 "one [sources.rainforest] table",
             ));
         }
+        let slack = slack::slack_settings(&raw.slack)?;
+        if let Some((name, _)) = sources
+            .iter()
+            .find(|(_, s)| s.kind == SourceKind::Approval)
+            .filter(|_| !slack.interactive())
+        {
+            return Err(ConfigError::invalid(
+                &format!("sources.{name}.kind"),
+                "approval",
+                "needs Slack to reach the relay with button clicks: set slack.signing_secret (Request URL) or slack.app_token (Socket Mode)",
+                "[slack] app_token_file = \"/etc/hookrelay/slack-app-token\"",
+            ));
+        }
         let admin_tokens = raw
             .admin
             .tokens
@@ -490,7 +507,7 @@ impl Settings {
             log_level,
             admin_tokens,
             local_status_page: raw.admin.local_status_page,
-            slack_api: slack_api(&raw.slack.api_url)?,
+            slack,
         })
     }
 }
@@ -525,9 +542,14 @@ fn source_settings(
         s.allowed_webhook_hosts.is_some(),
         SourceKind::Rainforest,
     )?;
-    only_for("id", s.id.is_some(), SourceKind::Generic)?;
-    only_for("title", s.title.is_some(), SourceKind::Generic)?;
+    if kind != SourceKind::Approval {
+        only_for("id", s.id.is_some(), SourceKind::Generic)?;
+        only_for("title", s.title.is_some(), SourceKind::Generic)?;
+    }
     only_for("fields", s.fields.is_some(), SourceKind::Generic)?;
+    for (field, set) in approval::approval_keys(s) {
+        only_for(field, set, SourceKind::Approval)?;
+    }
 
     let known_region = |field: &str, region: &str| {
         if regions.contains_key(region) {
@@ -566,6 +588,10 @@ fn source_settings(
         SourceKind::Generic => Some(generic_settings(name, s)?),
         _ => None,
     };
+    let approval = match kind {
+        SourceKind::Approval => Some(approval::approval_settings(name, s)?),
+        _ => None,
+    };
     if let Some(token) = &s.token {
         if token.len() < 16 {
             return Err(ConfigError::invalid(
@@ -584,6 +610,7 @@ fn source_settings(
         coalesce_window,
         allowed_webhook_hosts,
         generic,
+        approval,
         on_status: status_rules(name, s)?,
     })
 }
@@ -649,25 +676,6 @@ fn status_rules(name: &str, s: &raw::RawSource) -> Result<Option<StatusRules>, C
         actions.insert(value.trim().to_lowercase(), action);
     }
     Ok(Some(StatusRules { pointer, actions }))
-}
-
-/// `slack.api_url`, checked and ending in `/`.
-fn slack_api(raw: &str) -> Result<String, ConfigError> {
-    let ok = (raw.starts_with("https://") || raw.starts_with("http://"))
-        && !raw.chars().any(char::is_whitespace);
-    if !ok {
-        return Err(ConfigError::invalid(
-            "slack.api_url",
-            raw,
-            "is not an http(s) URL",
-            "\"https://slack.com/api/\"",
-        ));
-    }
-    Ok(if raw.ends_with('/') {
-        raw.to_string()
-    } else {
-        format!("{raw}/")
-    })
 }
 
 fn generic_settings(name: &str, s: &raw::RawSource) -> Result<GenericSettings, ConfigError> {

@@ -37,12 +37,22 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RawSlack {
     pub api_url: String,
+    pub signing_secret: Option<String>,
+    pub signing_secret_file: Option<String>,
+    pub app_token: Option<String>,
+    pub app_token_file: Option<String>,
+    pub response_url_hosts: Vec<String>,
 }
 
 impl Default for RawSlack {
     fn default() -> Self {
         RawSlack {
             api_url: "https://slack.com/api/".into(),
+            signing_secret: None,
+            signing_secret_file: None,
+            app_token: None,
+            app_token_file: None,
+            response_url_hosts: vec!["hooks.slack.com".into()],
         }
     }
 }
@@ -178,6 +188,17 @@ pub struct RawSource {
     pub fields: Option<Vec<(String, String)>>,
     pub status_field: Option<String>,
     pub on_status: Option<BTreeMap<String, RawStatusAction>>,
+    pub requester: Option<String>,
+    pub message: Option<String>,
+    pub link: Option<String>,
+    pub choices: Option<String>,
+    pub choice_list: Option<Vec<String>>,
+    pub decision_url: Option<String>,
+    pub decision_url_field: Option<String>,
+    pub allowed_decision_hosts: Option<Vec<String>>,
+    pub decision_token: Option<String>,
+    pub decision_token_file: Option<String>,
+    pub approvers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::SourceSettings;
 use crate::slack::message::{render_changes, render_edited, render_moved, render_opportunity};
+use crate::sources::approval::{self, ApprovalRequest, Sent};
 use crate::sources::generic::{self, GenericSettings};
 use crate::sources::opportunity::Opportunity;
 use crate::sources::InvalidRecord;
@@ -19,20 +20,30 @@ pub fn render(
     notification: &Notification,
     message: &MessageKind,
     sources: &BTreeMap<String, SourceSettings>,
+    sent: Option<&Sent>,
 ) -> Result<Vec<u8>, InvalidRecord> {
-    Ok(render_value(notification, message, sources)?
+    Ok(render_value(notification, message, sources, sent)?
         .to_string()
         .into_bytes())
 }
 
 /// The Slack payload a delivery posts or (for [`MessageKind::Edit`]) puts in place of the
 /// message. Reactions, pins and deletes carry no message; they render as the full one.
+/// `sent` is how far an approval's decision got, for [`MessageKind::DecisionResult`].
 pub fn render_value(
     notification: &Notification,
     message: &MessageKind,
     sources: &BTreeMap<String, SourceSettings>,
+    sent: Option<&Sent>,
 ) -> Result<Value, InvalidRecord> {
     Ok(match (notification.record()?, message) {
+        (Record::Approval(r), kind) => {
+            let title = sources
+                .get(&notification.source)
+                .and_then(|s| s.approval.as_ref())
+                .map_or("Access request", |a| a.title.as_str());
+            render_approval(&r, title, notification, kind, sent)
+        }
         (
             Record::Opportunity(latest),
             MessageKind::Changes { version } | MessageKind::ThreadReply { version, .. },
@@ -74,6 +85,39 @@ pub fn render_value(
             generic::render(&doc, settings, &notification.source)
         }
     })
+}
+
+/// An approval request's payloads: the request with its buttons, the decision as shown in
+/// Slack and as sent to the requesting system, the reason prompt, a note to the clicker.
+fn render_approval(
+    r: &ApprovalRequest,
+    title: &str,
+    n: &Notification,
+    kind: &MessageKind,
+    sent: Option<&Sent>,
+) -> Value {
+    match (kind, &n.decision) {
+        (MessageKind::Ephemeral { text }, _) => approval::ephemeral(text),
+        (MessageKind::AskReason { .. }, _) => approval::render_reason_prompt(r, title, n.id),
+        (MessageKind::Decision, Some(d)) => approval::decision_body(r, n.id, d),
+        (MessageKind::DecisionShown { .. }, Some(d)) => {
+            with_replace(approval::render_decided(r, title, d, &Sent::Processing))
+        }
+        (MessageKind::DecisionResult { .. }, Some(d)) => with_replace(approval::render_decided(
+            r,
+            title,
+            d,
+            sent.unwrap_or(&Sent::Processing),
+        )),
+        _ => approval::render_request(r, title, n.id),
+    }
+}
+
+/// A `response_url` payload that rewrites the message the button was on (the Web API ignores
+/// the flag).
+fn with_replace(mut message: Value) -> Value {
+    message["replace_original"] = Value::Bool(true);
+    message
 }
 
 /// Versions `version - 1` and `version` of an opportunity: a change is about that pair,

@@ -13,7 +13,8 @@ use super::render::render_value;
 use super::worker::{Step, Worker};
 use crate::config::WebApiRegion;
 use crate::slack::web_api::{self, Method, Posted};
-use crate::store::records::{Delivery, MessageKind, Notification};
+use crate::sources::approval::{self, Sent};
+use crate::store::records::{Delivery, MessageKind, Notification, Record};
 use crate::store::{now_ms, StoreError};
 
 /// How long an action waits when the post it needs is queued but already due: the post goes
@@ -27,6 +28,7 @@ impl Worker {
         n: &Notification,
         d: &Delivery,
         due_ms: u64,
+        sent: Option<&Sent>,
     ) -> Result<Step, StoreError> {
         // The message this acts on, if it acts on one.
         let target = match d.message.acts_on() {
@@ -48,10 +50,15 @@ impl Worker {
                 None => None,
             },
         };
-        let render = |kind: &MessageKind| render_value(n, kind, &self.sources);
+        let render = |kind: &MessageKind| render_value(n, kind, &self.sources, sent);
         let (channel, from_record) = channel_for(n, api);
         let (method, args) = match (&d.message, target.clone()) {
-            (MessageKind::Edit { .. }, Some(p)) => {
+            (
+                MessageKind::Edit { .. }
+                | MessageKind::DecisionShown { .. }
+                | MessageKind::DecisionResult { .. },
+                Some(p),
+            ) => {
                 let Ok(message) = render(&d.message) else {
                     return Ok(unrenderable());
                 };
@@ -84,10 +91,40 @@ impl Worker {
                 (Method::Delete, json!({"channel": p.channel, "ts": p.ts}))
             }
             (
+                MessageKind::AskReason {
+                    trigger_id: Some(trigger_id),
+                },
+                _,
+            ) => {
+                let Record::Approval(request) = n.record().map_err(|e| StoreError::Corrupt(e.0))?
+                else {
+                    return Ok(unrenderable());
+                };
+                (
+                    Method::ViewsOpen,
+                    json!({"trigger_id": trigger_id, "view": approval::reject_modal(&request, n.id)}),
+                )
+            }
+            (
+                MessageKind::Decision
+                | MessageKind::Ephemeral { .. }
+                | MessageKind::AskReason { trigger_id: None },
+                _,
+            ) => {
+                return Ok(Step::local(
+                    RetryAction::Permanent {
+                        reason: "this message goes to a URL, not through the Web API".into(),
+                    },
+                    "",
+                ));
+            }
+            (
                 MessageKind::Edit { .. }
                 | MessageKind::React { .. }
                 | MessageKind::Pin { .. }
-                | MessageKind::Delete { .. },
+                | MessageKind::Delete { .. }
+                | MessageKind::DecisionShown { .. }
+                | MessageKind::DecisionResult { .. },
                 None,
             ) => {
                 return Ok(Step::local(

@@ -15,8 +15,9 @@ use crate::metrics::Metrics;
 use crate::slack::target::WebhookUrl;
 use crate::slack::transport::{Answer, Transport, TransportError};
 use crate::slack::web_api::Posted;
+use crate::sources::approval::Sent;
 use crate::store::journal::{DeliveryUpdate, Journal};
-use crate::store::records::{Attempt, Delivery, DeliveryState, Notification};
+use crate::store::records::{Attempt, Delivery, DeliveryState, MessageKind, Notification};
 use crate::store::{now_ms, Store, StoreError};
 
 /// What one step did, for the scheduler and for tests.
@@ -113,7 +114,7 @@ impl Worker {
             sources: Arc::new(settings.sources.clone()),
             metrics: Arc::new(Metrics::new(&journal)),
             journal,
-            slack_api: Arc::from(settings.slack_api.as_str()),
+            slack_api: Arc::from(settings.slack.api_url.as_str()),
             limits: Arc::new(MethodLimits::default()),
         })
     }
@@ -132,8 +133,15 @@ impl Worker {
         }
     }
 
-    /// Posts through an incoming webhook (or appends to a file outbox).
-    fn attempt_webhook(&self, url: &WebhookUrl, n: &Notification, d: &Delivery) -> Step {
+    /// Posts through an incoming webhook (or appends to a file outbox), or to a one-off URL: a
+    /// route's webhook, an interaction's `response_url`, a requesting system's decision URL.
+    fn attempt_webhook(
+        &self,
+        url: &WebhookUrl,
+        n: &Notification,
+        d: &Delivery,
+        sent: Option<&Sent>,
+    ) -> Step {
         if d.message.acts_on().is_some() {
             // Only the Web API can change a posted message; the region lost its bot token.
             return Step::local(
@@ -141,9 +149,10 @@ impl Worker {
                 "skipped: the region posts through an incoming webhook, which cannot change a posted message",
             );
         }
-        match render(n, &d.message, &self.sources) {
+        match render(n, &d.message, &self.sources, sent) {
             Ok(payload) => {
-                let answer = self.transport.send(url, &payload);
+                let headers = self.decision_headers(n, d);
+                let answer = self.transport.send_with_headers(url, &payload, &headers);
                 Step::Tried {
                     action: classify(&answer),
                     answer: Some(answer),
@@ -158,6 +167,45 @@ impl Worker {
                 "",
             ),
         }
+    }
+
+    /// A decision carries the requesting system's bearer token and a key that is the same on
+    /// every attempt, so a repeat after a crash can be recognised there.
+    fn decision_headers(&self, n: &Notification, d: &Delivery) -> Vec<(&'static str, String)> {
+        if d.message != MessageKind::Decision {
+            return Vec::new();
+        }
+        let mut headers = vec![("Idempotency-Key", format!("hookrelay-{}", n.id))];
+        let token = self
+            .sources
+            .get(&n.source)
+            .and_then(|s| s.approval.as_ref())
+            .and_then(|a| a.decision_token.as_ref());
+        if let Some(token) = token {
+            headers.push(("Authorization", format!("Bearer {}", token.expose())));
+        }
+        headers
+    }
+
+    /// For a message shown once another delivery settled (an approval's outcome after its
+    /// decision was sent): how that went, or `Err(until)` while it is still queued.
+    fn settled(&self, d: &Delivery, due_ms: u64) -> Result<Result<Option<Sent>, u64>, StoreError> {
+        let Some(after) = d.message.waits_for() else {
+            return Ok(Ok(None));
+        };
+        Ok(match self.store.delivery(after)? {
+            None => Ok(Some(Sent::Failed(
+                "its delivery record is gone".to_string(),
+            ))),
+            Some(a) => match a.state {
+                DeliveryState::Delivered { .. } => Ok(Some(Sent::Done)),
+                DeliveryState::Dead { reason, .. } => Ok(Some(Sent::Failed(reason))),
+                // Look again just after its next try, and never sooner than a second from now.
+                DeliveryState::Pending { next_at_ms } => {
+                    Err(next_at_ms.max(due_ms).max(now_ms() + 1000) + 1)
+                }
+            },
+        })
     }
 
     /// Attempts one delivery and records the outcome in the store.
@@ -175,14 +223,22 @@ impl Worker {
                 },
                 "",
             ),
-            Some(notification) => match self.target(&delivery) {
-                Err(reason) => Step::local(RetryAction::Retry { reason }, ""),
-                Ok(RegionTarget::Webhook(url)) => {
-                    self.attempt_webhook(&url, &notification, &delivery)
+            Some(notification) => match (
+                self.target(&delivery),
+                self.settled(&delivery, previous_due_ms)?,
+            ) {
+                (_, Err(until_ms)) => Step::Waiting { until_ms },
+                (Err(reason), _) => Step::local(RetryAction::Retry { reason }, ""),
+                (Ok(RegionTarget::Webhook(url)), Ok(sent)) => {
+                    self.attempt_webhook(&url, &notification, &delivery, sent.as_ref())
                 }
-                Ok(RegionTarget::WebApi(api)) => {
-                    self.attempt_web_api(&api, &notification, &delivery, previous_due_ms)?
-                }
+                (Ok(RegionTarget::WebApi(api)), Ok(sent)) => self.attempt_web_api(
+                    &api,
+                    &notification,
+                    &delivery,
+                    previous_due_ms,
+                    sent.as_ref(),
+                )?,
             },
         };
         let (action, answer, posted, note) = match step {

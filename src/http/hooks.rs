@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
 use crate::metrics::Metrics;
 use crate::routing;
+use crate::sources::approval::ApprovalRequest;
 use crate::sources::generic::{self, GenericSettings};
 use crate::sources::opportunity::Opportunity;
 use crate::sources::tray_commerce::{TrayError, TrayNotification};
@@ -59,6 +60,8 @@ pub struct IntakeState {
     pub heartbeat: Arc<AtomicU64>,
     /// To tell the scheduler about pauses and replays.
     pub scheduler: crossbeam_channel::Sender<crate::delivery::scheduler::Event>,
+    /// Button clicks from Slack, shared with the Socket Mode thread.
+    pub interactivity: Arc<crate::interactivity::Interactivity>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +225,18 @@ async fn receive_webhook(
                     window_ms,
                 },
             )
+        }
+        SourceKind::Approval => {
+            let doc = parse_json(&body)?;
+            let fields = settings
+                .approval
+                .as_ref()
+                .map(|a| &a.fields)
+                .ok_or_else(|| HookError::UnknownSource(source.clone()))?;
+            let request =
+                ApprovalRequest::from_document(&doc, fields).map_err(HookError::Invalid)?;
+            let raw = request.to_stored(&doc);
+            (doc, raw, Idempotency::Dedupe(request.id))
         }
         SourceKind::Rainforest => return Err(HookError::UnknownSource(source)),
     };

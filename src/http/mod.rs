@@ -5,6 +5,7 @@ pub mod error;
 pub mod fallback;
 pub mod health;
 pub mod hooks;
+pub mod interactions;
 pub mod rainforest;
 pub mod status_page;
 
@@ -28,6 +29,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, rainforest: bool) {
     cfg.service(
         web::resource("/hooks/{source}")
             .route(web::post().to(hooks::receive))
+            .default_service(web::to(fallback::method_not_allowed)),
+    )
+    .service(
+        web::resource("/slack/interactions")
+            .route(web::post().to(interactions::receive))
             .default_service(web::to(fallback::method_not_allowed)),
     )
     .route("/healthz", web::get().to(health::healthz))

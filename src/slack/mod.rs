@@ -4,6 +4,7 @@
 pub mod escape;
 pub mod message;
 pub mod online_check;
+pub mod signature;
 pub mod target;
 pub mod transport;
 pub mod web_api;

@@ -42,7 +42,12 @@ pub fn check(settings: &Settings) -> Result<Report, TransportError> {
             RegionTarget::WebApi(api) => api,
         };
         let call = |method, fields: &[(&str, &str)]| {
-            fields_of(transport.call_api_form(&settings.slack_api, method, &api.token, fields))
+            fields_of(transport.call_api_form(
+                &settings.slack.api_url,
+                method,
+                api.token.expose(),
+                fields,
+            ))
         };
         // api.test first: an unreachable API (proxy, firewall) is not a bad token. Any JSON
         // answer proves Slack is reached; the token is auth.test's business.
@@ -50,7 +55,7 @@ pub fn check(settings: &Settings) -> Result<Report, TransportError> {
             report.ok = false;
             report.lines.push(format!(
                 "region {name}: Slack's Web API at {} does not answer api.test: {e}",
-                settings.slack_api
+                settings.slack.api_url
             ));
             continue;
         }

@@ -96,14 +96,28 @@ impl Transport {
 
     /// POSTs (or, for a file target, appends) one JSON payload.
     pub fn send(&self, target: &WebhookUrl, payload: &[u8]) -> Answer {
+        self.send_with_headers(target, payload, &[])
+    }
+
+    /// [`Transport::send`] with extra request headers (a requesting system's bearer token,
+    /// an idempotency key); a file target has no headers.
+    pub fn send_with_headers(
+        &self,
+        target: &WebhookUrl,
+        payload: &[u8],
+        headers: &[(&str, String)],
+    ) -> Answer {
         match target {
             WebhookUrl::File(path) => append_line(path, payload),
-            WebhookUrl::Http(_) => self.post(target, payload),
+            WebhookUrl::Http(_) => self.post(target, payload, headers),
         }
     }
 
-    fn post(&self, target: &WebhookUrl, payload: &[u8]) -> Answer {
-        let request = self.agent.post(target.expose());
+    fn post(&self, target: &WebhookUrl, payload: &[u8], headers: &[(&str, String)]) -> Answer {
+        let mut request = self.agent.post(target.expose());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
         // ureq's error text can include the URL; replace it with the masked form.
         self.exchange(request, payload, MAX_ANSWER_BYTES)
             .map_err(|e| e.replace(target.expose(), &target.masked()))
@@ -123,11 +137,12 @@ impl Transport {
 
     /// Calls a read method (`auth.test`, `conversations.info`) with form fields: Slack takes
     /// JSON bodies only for its write methods.
+    /// `bearer` is a bot token's or (for `apps.connections.open`) an app token's value.
     pub fn call_api_form(
         &self,
         base: &str,
         method: Method,
-        token: &BotToken,
+        bearer: &str,
         fields: &[(&str, &str)],
     ) -> Answer {
         let body: String = form_urlencoded::Serializer::new(String::new())
@@ -136,7 +151,7 @@ impl Transport {
         let sent = self
             .agent
             .post(format!("{base}{}", method.name()))
-            .header("Authorization", format!("Bearer {}", token.expose()))
+            .header("Authorization", format!("Bearer {bearer}"))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .send(body.as_bytes());
         match sent {

@@ -65,6 +65,31 @@ impl fmt::Debug for BotToken {
     }
 }
 
+/// An app-level token (`xapp-…`) for Socket Mode; shown as `xapp-***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppToken(String);
+
+impl AppToken {
+    pub fn parse(raw: &str) -> Option<AppToken> {
+        let raw = raw.trim();
+        (raw.starts_with("xapp-")
+            && raw.len() > "xapp-".len()
+            && !raw.chars().any(|c| c.is_whitespace() || c.is_control()))
+        .then(|| AppToken(raw.to_string()))
+    }
+
+    /// The real token, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AppToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AppToken(xapp-***)")
+    }
+}
+
 /// The Web API methods the relay calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -76,6 +101,9 @@ pub enum Method {
     Delete,
     PinsAdd,
     ReactionsAdd,
+    UsersInfo,
+    ViewsOpen,
+    AppsConnectionsOpen,
 }
 
 impl Method {
@@ -89,6 +117,9 @@ impl Method {
             Method::Delete => "chat.delete",
             Method::PinsAdd => "pins.add",
             Method::ReactionsAdd => "reactions.add",
+            Method::UsersInfo => "users.info",
+            Method::ViewsOpen => "views.open",
+            Method::AppsConnectionsOpen => "apps.connections.open",
         }
     }
 
@@ -106,9 +137,13 @@ impl Method {
                 (Duration::from_millis(1200), 3)
             }
             // Tier 4 (api.test has no tier; treated the same): 100 a minute.
-            Method::ApiTest | Method::AuthTest | Method::ConversationsInfo => {
-                (Duration::from_millis(600), 5)
-            }
+            Method::ApiTest
+            | Method::AuthTest
+            | Method::ConversationsInfo
+            | Method::UsersInfo
+            | Method::ViewsOpen => (Duration::from_millis(600), 5),
+            // Tier 1: 1+ a minute; connections are opened rarely.
+            Method::AppsConnectionsOpen => (Duration::from_secs(60), 3),
         }
     }
 

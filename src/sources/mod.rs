@@ -3,6 +3,7 @@
 //! A source kind turns a request body into a validated, normalised record. It knows nothing of
 //! HTTP status codes or storage: the `http` layer maps its errors, the `store` keeps its output.
 
+pub mod approval;
 pub mod generic;
 pub mod opportunity;
 pub mod rainforest;
@@ -23,6 +24,8 @@ pub enum SourceKind {
     Rainforest,
     /// Any JSON object, shown through a configured title and fields.
     Generic,
+    /// A request to approve or reject, with buttons; the decision goes back to the sender.
+    Approval,
 }
 
 impl SourceKind {
@@ -32,6 +35,7 @@ impl SourceKind {
             SourceKind::TrayCommerce => "tray-commerce",
             SourceKind::Rainforest => "rainforest",
             SourceKind::Generic => "generic",
+            SourceKind::Approval => "approval",
         }
     }
 
@@ -41,6 +45,7 @@ impl SourceKind {
             "tray-commerce" => Some(SourceKind::TrayCommerce),
             "rainforest" => Some(SourceKind::Rainforest),
             "generic" => Some(SourceKind::Generic),
+            "approval" => Some(SourceKind::Approval),
             _ => None,
         }
     }

@@ -197,7 +197,7 @@ impl BatchState<'_> {
         }
     }
 
-    fn notification(&self, id: u64) -> Result<Notification, StoreError> {
+    pub(super) fn notification(&self, id: u64) -> Result<Notification, StoreError> {
         if let Some(n) = self.notifications.get(&id) {
             return Ok(n.clone());
         }
@@ -207,6 +207,16 @@ impl BatchState<'_> {
                 "notification {id} is indexed but missing"
             ))),
         }
+    }
+
+    /// A notification as this batch or the store has it, `None` if there is none.
+    pub(super) fn find_notification(&self, id: u64) -> Result<Option<Notification>, StoreError> {
+        if let Some(n) = self.notifications.get(&id) {
+            return Ok(Some(n.clone()));
+        }
+        self.deep_get(&keys::notification(id))?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     /// Stores a new notification with its deliveries; returns (notification id, first delivery id).
@@ -244,6 +254,8 @@ impl BatchState<'_> {
             region: new.region,
             url: new.url,
             anchor: new.web_api.then_some(first),
+            decision: None,
+            events: Vec::new(),
         };
         self.act_on_status(&mut n, new.on_status.as_ref(), None, due)?;
         self.notifications.insert(id, n);
@@ -386,7 +398,7 @@ impl BatchState<'_> {
         Ok(Accepted::Updated(id))
     }
 
-    fn deliver(
+    pub(super) fn deliver(
         &mut self,
         notification_id: u64,
         region: &str,

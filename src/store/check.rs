@@ -30,7 +30,7 @@ pub fn check(store: &Path) -> Report {
         }
     };
     let _ = writeln!(text, "checkpoint: record {checkpoint}");
-    let mut commands = [0u64; 3];
+    let mut commands = [0u64; 4];
     let result = scan::scan(&dir, checkpoint, false, |r| {
         for c in &r.commands {
             commands[*c as usize - 1] += 1;
@@ -45,8 +45,8 @@ pub fn check(store: &Path) -> Report {
             );
             let _ = writeln!(
                 text,
-                "to replay at start: {} records ({} accepted webhooks, {} outcomes and operator writes, {} replays)",
-                s.to_replay, commands[0], commands[1], commands[2]
+                "to replay at start: {} records ({} accepted webhooks, {} outcomes and operator writes, {} replays, {} approval clicks)",
+                s.to_replay, commands[0], commands[1], commands[2], commands[3]
             );
             if let Some(t) = &s.torn {
                 let _ = writeln!(

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use super::applier::{Applier, Stall, ToApplier};
 use super::batch::BatchState;
+use super::click::{Click, Clicked};
 use super::disk_sync::DiskSync;
 use super::overlay::Overlay;
 use super::progress::Progress;
@@ -121,6 +122,8 @@ enum Command {
     ),
     /// Keys to insert and remove, already encoded.
     Write(Box<WriteSet>, oneshot::Sender<Result<(), StoreError>>),
+    /// A click on an approval request.
+    Click(Box<Click>, oneshot::Sender<Result<Clicked, StoreError>>),
     Close,
 }
 
@@ -421,6 +424,24 @@ impl Journal {
         answer.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
+    /// Stores a click on an approval request and what it causes; resolves once on disk.
+    pub async fn click(&self, click: Click) -> Result<Clicked, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Click(Box::new(click), reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Journal::click`] for threads outside an async runtime (Socket Mode).
+    pub fn click_blocking(&self, click: Click) -> Result<Clicked, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Click(Box::new(click), reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
     /// Whether the writer still takes commands.
     pub fn is_open(&self) -> bool {
         !self.stats.closed.load(Ordering::SeqCst)
@@ -462,6 +483,7 @@ pub(super) enum Reply {
         Vec<Option<u64>>,
     ),
     Write(oneshot::Sender<Result<(), StoreError>>),
+    Click(oneshot::Sender<Result<Clicked, StoreError>>, Clicked),
 }
 
 impl Reply {
@@ -475,6 +497,9 @@ impl Reply {
             }
             Reply::Write(tx) => {
                 let _ = tx.send(result);
+            }
+            Reply::Click(tx, clicked) => {
+                let _ = tx.send(result.map(|()| clicked));
             }
         }
     }
@@ -491,6 +516,9 @@ fn refuse(commands: Vec<Command>, e: &StoreError) {
                 let _ = reply.send(Err(e.clone()));
             }
             Command::Write(_, reply) => {
+                let _ = reply.send(Err(e.clone()));
+            }
+            Command::Click(_, reply) => {
                 let _ = reply.send(Err(e.clone()));
             }
             Command::Close => {}
@@ -668,6 +696,17 @@ impl Writer {
                     Ok(accepted) => {
                         kinds.push(CommandKind::Accept);
                         now.push(Reply::Accept(reply, accepted));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                },
+                // Answered once on disk, like intake: what it queued reaches the workers through
+                // the applier's wake-up, as new deliveries do.
+                Command::Click(click, reply) => match state.click(*click) {
+                    Ok(clicked) => {
+                        kinds.push(CommandKind::Interaction);
+                        now.push(Reply::Click(reply, clicked));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));

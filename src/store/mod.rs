@@ -8,6 +8,7 @@
 mod applier;
 mod batch;
 pub mod check;
+pub mod click;
 pub mod disk_sync;
 pub mod journal;
 pub mod keys;

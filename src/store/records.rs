@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::slack::web_api::Posted;
+use crate::sources::approval::{ApprovalRequest, Decision, Event};
 use crate::sources::opportunity::Opportunity;
 use crate::sources::rainforest::EventName;
 use crate::sources::tray_commerce::TrayNotification;
@@ -19,6 +20,8 @@ pub enum Record {
         payload: serde_json::Value,
     },
     Generic(serde_json::Value),
+    /// A request to approve or reject, in its canonical stored form.
+    Approval(ApprovalRequest),
 }
 
 /// One accepted webhook, stored before the sender got its answer.
@@ -56,7 +59,18 @@ pub struct Notification {
     /// whose messages cannot be changed, and once the message was deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<u64>,
+    /// An approval request's one decision, stored before it is sent anywhere; the first one
+    /// stored wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// An approval request's history: every click on it, refused ones too (newest last, at
+    /// most [`MAX_EVENTS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
 }
+
+/// Clicks kept per request: enough for any real history, bounded against a click storm.
+pub const MAX_EVENTS: usize = 50;
 
 /// An earlier version of a notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,6 +135,19 @@ pub enum MessageKind {
     /// Web API: `chat.delete` of delivery `of`'s message (the record moved region, or its
     /// status says it was withdrawn).
     Delete { of: u64 },
+    /// Approval: the decision, POSTed to the requesting system (the delivery's `url`).
+    Decision,
+    /// Approval: the message shows the decision as processing: `chat.update` of delivery
+    /// `of`'s message with a bot token, else a `response_url` replace (the delivery's `url`).
+    DecisionShown { of: Option<u64> },
+    /// Approval: the message shows the outcome once delivery `after` (the `Decision`) has
+    /// settled: sent, or could not be sent.
+    DecisionResult { of: Option<u64>, after: u64 },
+    /// Approval: ask the clicker why they reject: a modal with a bot token (`trigger_id`),
+    /// else the message is replaced by a reason input through the `response_url`.
+    AskReason { trigger_id: Option<String> },
+    /// Approval: a note only the clicker sees, through the `response_url`.
+    Ephemeral { text: String },
 }
 
 impl MessageKind {
@@ -132,7 +159,21 @@ impl MessageKind {
             | MessageKind::React { of, .. }
             | MessageKind::Pin { of }
             | MessageKind::Delete { of } => Some(*of),
-            MessageKind::Full | MessageKind::Changes { .. } | MessageKind::Moved { .. } => None,
+            MessageKind::DecisionShown { of } | MessageKind::DecisionResult { of, .. } => *of,
+            MessageKind::Full
+            | MessageKind::Changes { .. }
+            | MessageKind::Moved { .. }
+            | MessageKind::Decision
+            | MessageKind::AskReason { .. }
+            | MessageKind::Ephemeral { .. } => None,
+        }
+    }
+
+    /// Another delivery that must settle before this one can be rendered.
+    pub fn waits_for(&self) -> Option<u64> {
+        match self {
+            MessageKind::DecisionResult { after, .. } => Some(*after),
+            _ => None,
         }
     }
 }
@@ -162,6 +203,7 @@ impl Record {
                 })
             }
             SourceKind::Generic if doc.is_object() => Ok(Record::Generic(doc)),
+            SourceKind::Approval => ApprovalRequest::from_stored(&doc).map(Record::Approval),
             SourceKind::Generic => Err(InvalidRecord("the body is not a JSON object".into())),
         }
     }
@@ -172,6 +214,7 @@ impl Record {
             Record::TrayCommerce(_) => SourceKind::TrayCommerce,
             Record::Rainforest { .. } => SourceKind::Rainforest,
             Record::Generic(_) => SourceKind::Generic,
+            Record::Approval(_) => SourceKind::Approval,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! reads and deletes through the journal in small batches, so intake is never blocked for long.
 //! Once purged, the same CRM id is new again (after 30 days by default).
 
+use crate::sources::SourceKind;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -80,7 +81,8 @@ fn removable(
     retention: Retention,
     now: u64,
 ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
-    if n.deliveries.is_empty() {
+    // An approval request nobody has decided yet is still open: its buttons must keep working.
+    if n.deliveries.is_empty() || (n.kind == SourceKind::Approval && n.decision.is_none()) {
         return Ok(None);
     }
     let mut out = vec![keys::notification(n.id).to_vec()];

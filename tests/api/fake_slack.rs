@@ -35,6 +35,8 @@ pub struct Received {
     pub at: Instant,
     /// How the fake answered it.
     pub reply: String,
+    /// The `Authorization` header, for a requesting system's bearer token.
+    pub authorization: Option<String>,
 }
 
 impl Received {
@@ -193,6 +195,7 @@ fn serve(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
             .unwrap_or("")
             .to_string();
         let mut length = 0usize;
+        let mut authorization = None;
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -205,6 +208,9 @@ fn serve(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
             if let Some((name, value)) = line.split_once(':') {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap_or(0);
+                }
+                if name.eq_ignore_ascii_case("authorization") {
+                    authorization = Some(value.trim().to_string());
                 }
             }
         }
@@ -245,6 +251,7 @@ fn serve(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
                 body: serde_json::from_slice(&body).unwrap_or(Value::Null),
                 at: Instant::now(),
                 reply: label,
+                authorization,
             });
             cvar.notify_all();
         }

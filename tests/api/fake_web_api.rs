@@ -123,6 +123,8 @@ struct State {
     users: HashMap<String, String>,
     /// How many messages were posted, to make each ts strictly greater than the last.
     posted: u64,
+    /// What `apps.connections.open` answers as the WebSocket URL, when a test runs a socket.
+    socket_url: Option<String>,
 }
 
 /// The shared state and the condition variable notified after each recorded call.
@@ -267,6 +269,11 @@ impl FakeWebApi {
         lock(&self.state)
             .users
             .insert(id.to_string(), email.to_string());
+    }
+
+    /// Makes `apps.connections.open` answer this WebSocket URL (a test's Socket Mode server).
+    pub fn set_socket_url(&self, url: &str) {
+        lock(&self.state).socket_url = Some(url.to_string());
     }
 }
 
@@ -629,7 +636,13 @@ fn default_reply(
             "user_id": "U0BOT",
             "bot_id": "B0BOT",
         })),
-        "apps.connections.open" => Ok(json!({ "ok": true, "url": format!("ws://{addr}/socket") })),
+        "apps.connections.open" => {
+            let url = state
+                .socket_url
+                .clone()
+                .unwrap_or_else(|| format!("ws://{addr}/socket"));
+            Ok(json!({ "ok": true, "url": url }))
+        }
         "chat.postMessage" => {
             let channel = arg(args, "channel").ok_or("channel_not_found")?;
             let text = arg(args, "text").unwrap_or_default();

@@ -7,6 +7,7 @@ mod helpers;
 
 mod admin;
 mod any_input;
+mod approvals;
 mod binary;
 mod cli;
 mod crash;

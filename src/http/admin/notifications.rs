@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::{caller, not_found, path_id, target_label, AdminError, Caller};
 use crate::http::hooks::IntakeState;
+use crate::sources::SourceKind;
 use crate::store::records::{Delivery, DeliveryState, Notification, Record};
 use crate::store::{decode, keys, Store};
 
@@ -132,7 +133,7 @@ fn detail(n: &Notification, ds: &[Delivery]) -> Value {
             json!({"version": v, "received_at_ms": received, "raw": raw, "parsed": parsed})
         })
         .collect();
-    json!({
+    let mut out = json!({
         "id": n.id.to_string(),
         "source": n.source,
         "kind": n.kind.as_str(),
@@ -142,7 +143,13 @@ fn detail(n: &Notification, ds: &[Delivery]) -> Value {
         "state": overall_state(ds),
         "versions": versions,
         "deliveries": ds.iter().map(delivery_json).collect::<Vec<_>>(),
-    })
+    });
+    // An approval request's decision (null while undecided) and every click on it.
+    if n.kind == SourceKind::Approval {
+        out["decision"] = json!(n.decision);
+        out["events"] = json!(n.events);
+    }
+    out
 }
 
 pub fn delivery_json(d: &Delivery) -> Value {
@@ -160,5 +167,6 @@ pub fn delivery_json(d: &Delivery) -> Value {
         "next_try_ms": next_try_ms,
         "reason": reason,
         "history": d.history,
+        "posted": d.posted,
     })
 }

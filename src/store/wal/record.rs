@@ -24,6 +24,8 @@ pub enum CommandKind {
     Write = 2,
     /// Dead letters replayed.
     Replay = 3,
+    /// A click on an approval request (decision, reason asked, refusal noted).
+    Interaction = 4,
 }
 
 impl CommandKind {
@@ -32,6 +34,7 @@ impl CommandKind {
             1 => Some(CommandKind::Accept),
             2 => Some(CommandKind::Write),
             3 => Some(CommandKind::Replay),
+            4 => Some(CommandKind::Interaction),
             _ => None,
         }
     }

@@ -1,0 +1,242 @@
+//! Button clicks and modal submissions from Slack, whichever way they arrive: signed POSTs to
+//! the Request URL (`http/interactions.rs`) or Socket Mode's WebSocket ([`socket_mode`]).
+//!
+//! A click is checked (is the clicker an approver?), then stored through the journal with
+//! everything it causes, and only then acknowledged. Slack waits 3 seconds for the answer; the
+//! store's commit takes milliseconds, and all further work (the message update, the POST to the
+//! requesting system) is done by the delivery engine from the store.
+
+pub mod payload;
+pub mod socket_mode;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::clock::Clock;
+use crate::config::{RegionTarget, Settings, WebApiRegion};
+use crate::slack::transport::{Answer, Transport};
+use crate::slack::web_api::{read_answer, Method};
+use crate::sources::approval::{host_allowed, SlackUser};
+use crate::store::click::{Click, ClickKind, Clicked};
+use crate::store::journal::Journal;
+use crate::store::{Store, StoreError};
+use payload::Interaction;
+
+/// How long a user's email from `users.info` is trusted; a changed email applies after this.
+const EMAIL_CACHE: Duration = Duration::from_secs(600);
+
+/// What to answer Slack.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// An empty 200: taken (or ignored).
+    Ack,
+    /// A modal submission refused with a message under the reason field.
+    ModalError(String),
+}
+
+impl Reply {
+    /// The HTTP body (or Socket Mode ack payload) for this reply.
+    pub fn body(&self) -> Option<Value> {
+        match self {
+            Reply::Ack => None,
+            Reply::ModalError(why) => Some(json!({
+                "response_action": "errors",
+                "errors": {"reason": why},
+            })),
+        }
+    }
+}
+
+/// Shared by the HTTP route and the Socket Mode thread.
+pub struct Interactivity {
+    /// Sources (approvers), regions (bot tokens), `[slack]`.
+    pub settings: Arc<Settings>,
+    /// To find the clicked request's source and region.
+    pub store: Store,
+    /// Where clicks are stored.
+    pub journal: Journal,
+    /// For `users.info`.
+    pub transport: Arc<Transport>,
+    /// The click's time.
+    pub clock: Arc<dyn Clock>,
+    /// User id → email (or none) and when it was looked up, so a burst of clicks makes one
+    /// `users.info` call.
+    emails: Mutex<HashMap<String, (Option<String>, Instant)>>,
+}
+
+impl Interactivity {
+    pub fn new(
+        settings: Arc<Settings>,
+        store: Store,
+        journal: Journal,
+        transport: Arc<Transport>,
+        clock: Arc<dyn Clock>,
+    ) -> Interactivity {
+        Interactivity {
+            settings,
+            store,
+            journal,
+            transport,
+            clock,
+            emails: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Handles one decoded payload; blocking (it may call `users.info` and waits for the
+    /// journal's commit).
+    pub fn handle(&self, payload: &Value) -> Result<Reply, StoreError> {
+        match payload::parse(payload) {
+            Interaction::Unknown(why) => {
+                log::info!("Ignored a Slack interaction that is not ours to act on: {why}.");
+                Ok(Reply::Ack)
+            }
+            Interaction::ChoicePicked => Ok(Reply::Ack),
+            Interaction::Action {
+                notification_id,
+                kind,
+                user,
+                response_url,
+                trigger_id,
+            } => {
+                let response_url = response_url.filter(|url| {
+                    let ok = host_allowed(url, &self.settings.slack.response_url_hosts);
+                    if !ok {
+                        log::warn!("Ignored a response_url outside slack.response_url_hosts in a click on request {notification_id}.");
+                    }
+                    ok
+                });
+                if let Some(click) =
+                    self.click(notification_id, kind, user, response_url, trigger_id)?
+                {
+                    self.journal.click_blocking(click)?;
+                }
+                Ok(Reply::Ack)
+            }
+            Interaction::Submission {
+                notification_id,
+                user,
+                reason,
+            } => {
+                if reason.trim().is_empty() {
+                    return Ok(Reply::ModalError("A reason is required to reject.".into()));
+                }
+                let kind = ClickKind::RejectWithReason(reason);
+                let Some(click) = self.click(notification_id, kind, user, None, None)? else {
+                    return Ok(Reply::ModalError(
+                        "This request is no longer held by hookrelay.".into(),
+                    ));
+                };
+                Ok(match self.journal.click_blocking(click)? {
+                    Clicked::NotAllowed => Reply::ModalError(
+                        "You are not on this request's approvers list, so nothing was decided."
+                            .into(),
+                    ),
+                    Clicked::AlreadyDecided(d) => Reply::ModalError(format!(
+                        "Already {} by {}; your reject changed nothing.",
+                        d.verdict.as_str(),
+                        if d.by.name.is_empty() {
+                            &d.by.id
+                        } else {
+                            &d.by.name
+                        }
+                    )),
+                    _ => Reply::Ack,
+                })
+            }
+        }
+    }
+
+    /// The click as the journal takes it, or `None` for a request the relay does not hold.
+    fn click(
+        &self,
+        notification_id: u64,
+        kind: ClickKind,
+        user: SlackUser,
+        response_url: Option<String>,
+        trigger_id: Option<String>,
+    ) -> Result<Option<Click>, StoreError> {
+        let Some(n) = self.store.notification(notification_id)? else {
+            log::info!(
+                "A click names request {notification_id}, which the store does not hold (purged?)."
+            );
+            return Ok(None);
+        };
+        let Some(approval) = self
+            .settings
+            .sources
+            .get(&n.source)
+            .and_then(|s| s.approval.as_ref())
+        else {
+            log::warn!(
+                "A click on request {notification_id} of source {}, which is no longer an approval source.",
+                n.source
+            );
+            return Ok(None);
+        };
+        let bot = self
+            .settings
+            .regions
+            .get(&n.region)
+            .and_then(|r| match &r.target {
+                RegionTarget::WebApi(api) => Some(api),
+                RegionTarget::Webhook(_) => None,
+            });
+        let approvers = &approval.approvers;
+        let allowed = approvers.has_id(&user.id)
+            || (!approvers.emails.is_empty()
+                && bot
+                    .and_then(|api| self.email_of(api, &user.id))
+                    .is_some_and(|email| approvers.has_email(&email)));
+        Ok(Some(Click {
+            notification_id,
+            user,
+            kind,
+            allowed,
+            response_url,
+            trigger_id,
+            web_api: bot.is_some(),
+            at_ms: self.clock.now_ms(),
+        }))
+    }
+
+    /// A user's email from `users.info` (scope `users:read.email`), cached.
+    fn email_of(&self, api: &WebApiRegion, user_id: &str) -> Option<String> {
+        if let Ok(cache) = self.emails.lock() {
+            if let Some((email, at)) = cache.get(user_id) {
+                if at.elapsed() < EMAIL_CACHE {
+                    return email.clone();
+                }
+            }
+        }
+        let answer = self.transport.call_api_form(
+            &self.settings.slack.api_url,
+            Method::UsersInfo,
+            api.token.expose(),
+            &[("user", user_id)],
+        );
+        let email = match answer {
+            Answer::Status {
+                code: 200, body, ..
+            } => match read_answer(&body) {
+                Ok(fields) => fields["user"]["profile"]["email"]
+                    .as_str()
+                    .map(str::to_string),
+                Err(e) => {
+                    log::warn!("users.info for {user_id} answered {e}; approvers listed by email cannot be matched (the app needs users:read.email).");
+                    None
+                }
+            },
+            other => {
+                log::warn!("users.info for {user_id} failed ({other:?}); the click is treated as not an approver's.");
+                return None; // not cached: a passing failure
+            }
+        };
+        if let Ok(mut cache) = self.emails.lock() {
+            cache.insert(user_id.to_string(), (email.clone(), Instant::now()));
+        }
+        email
+    }
+}

@@ -1,0 +1,170 @@
+//! Socket Mode: interactions over an outbound WebSocket, so a box behind a firewall needs no
+//! inbound port. `apps.connections.open` (with the app-level token) gives a `wss://` URL; Slack
+//! sends `hello`, then envelopes, each acknowledged with its `envelope_id` once the click is
+//! stored (Slack sends again what is not acknowledged). A `disconnect` message, a closed or
+//! broken link, or a failed open leads to a new connection, with backoff after failures.
+
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use super::Interactivity;
+use crate::slack::transport::Answer;
+use crate::slack::web_api::{read_answer, AppToken, Method};
+
+/// How often the reader wakes to answer pings and see a stop.
+const POLL: Duration = Duration::from_millis(250);
+/// Backoff between failed connection attempts: from the first to the last.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// Why a connection ended.
+#[derive(Debug, PartialEq)]
+enum End {
+    /// Slack asked for a new connection, or closed this one: reconnect at once.
+    Reconnect,
+    /// The link broke or could not be made: reconnect after a backoff.
+    Failed(String),
+    /// The relay is stopping.
+    Stop,
+}
+
+/// Starts the Socket Mode thread; it runs until `stop` is set.
+pub fn spawn(
+    interactivity: Arc<Interactivity>,
+    token: AppToken,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("socket-mode".into())
+        .spawn(move || run(&interactivity, &token, &stop))
+}
+
+fn run(ctx: &Interactivity, token: &AppToken, stop: &AtomicBool) {
+    let mut wait = RETRY_FIRST;
+    while !stop.load(Ordering::SeqCst) {
+        let end = match open(ctx, token) {
+            Ok(mut socket) => {
+                let end = serve(ctx, &mut socket, stop, &mut wait);
+                let _ = socket.close(None);
+                let _ = socket.flush();
+                end
+            }
+            Err(e) => End::Failed(e),
+        };
+        match end {
+            End::Stop => break,
+            End::Reconnect => log::info!("Slack asked Socket Mode to reconnect; reconnecting."),
+            End::Failed(why) => {
+                log::warn!("Socket Mode connection failed ({why}); trying again in {wait:?}. Button clicks wait at Slack meanwhile.");
+                let until = Instant::now() + wait;
+                while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
+                }
+                wait = (wait * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// `apps.connections.open`, then the WebSocket handshake.
+fn open(ctx: &Interactivity, token: &AppToken) -> Result<Socket, String> {
+    let answer = ctx.transport.call_api_form(
+        &ctx.settings.slack.api_url,
+        Method::AppsConnectionsOpen,
+        token.expose(),
+        &[],
+    );
+    let url = match answer {
+        Answer::Status {
+            code: 200, body, ..
+        } => read_answer(&body).map_err(|e| format!("apps.connections.open answered {e}"))?["url"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or("apps.connections.open gave no url")?,
+        Answer::Status { code, .. } => return Err(format!("apps.connections.open: HTTP {code}")),
+        Answer::NoAnswer(e) => return Err(format!("apps.connections.open: {e}")),
+    };
+    let (socket, _) = tungstenite::connect(url.as_str())
+        .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
+    let tcp = match socket.get_ref() {
+        MaybeTlsStream::Plain(s) => s,
+        MaybeTlsStream::Rustls(s) => s.get_ref(),
+        _ => return Err("unexpected WebSocket stream".into()),
+    };
+    tcp.set_read_timeout(Some(POLL))
+        .map_err(|e| format!("cannot set a read timeout: {e}"))?;
+    Ok(socket)
+}
+
+/// Reads frames until the connection ends.
+fn serve(ctx: &Interactivity, socket: &mut Socket, stop: &AtomicBool, wait: &mut Duration) -> End {
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return End::Stop;
+        }
+        let frame = match socket.read() {
+            Ok(Message::Text(text)) => text,
+            Ok(Message::Close(_)) => return End::Reconnect,
+            Ok(_) => continue, // pings are answered by tungstenite on the next flush
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if let Err(e) = socket.flush() {
+                    return End::Failed(e.to_string());
+                }
+                continue;
+            }
+            Err(e) => return End::Failed(e.to_string()),
+        };
+        let Ok(message) = serde_json::from_str::<Value>(frame.as_str()) else {
+            log::warn!("Socket Mode sent a frame that is not JSON; ignored.");
+            continue;
+        };
+        match message["type"].as_str() {
+            Some("hello") => {
+                *wait = RETRY_FIRST;
+                log::info!(
+                    "Socket Mode is connected: button clicks arrive without an inbound port."
+                );
+                continue;
+            }
+            Some("disconnect") => return End::Reconnect,
+            _ => {}
+        }
+        let Some(envelope_id) = message["envelope_id"].as_str() else {
+            continue;
+        };
+        let mut ack = json!({"envelope_id": envelope_id});
+        if message["type"] == "interactive" {
+            match ctx.handle(&message["payload"]) {
+                Ok(reply) => {
+                    if let Some(body) = reply.body() {
+                        ack["payload"] = body;
+                    }
+                }
+                Err(e) => {
+                    // Not acknowledged: Slack sends it again, and the click is not lost.
+                    log::error!(
+                        "A Socket Mode click could not be stored ({e}); Slack will send it again."
+                    );
+                    continue;
+                }
+            }
+        }
+        if let Err(e) = socket.send(Message::text(ack.to_string())) {
+            return End::Failed(format!("cannot acknowledge an envelope: {e}"));
+        }
+    }
+}

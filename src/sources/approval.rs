@@ -1,0 +1,536 @@
+//! The `approval` kind: a request someone must approve or reject (access to a data room, say),
+//! with a requester, a message, a link and optional choices (a permission group). It is shown
+//! in Slack with Approve and Reject buttons; the decision goes back to the requesting system.
+//!
+//! Intake maps the sender's fields by JSON pointers (as `generic` does) into one canonical
+//! document, stored as the notification's body, so everything later reads it without the
+//! source's settings. This file is pure: parsing, the decision record, and the Slack payloads.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::InvalidRecord;
+use crate::slack::escape::{mrkdwn, plain};
+
+/// Longest request id kept: it is part of a store key.
+const MAX_ID_CHARS: usize = 256;
+/// Slack's limit for a static select's options.
+pub const MAX_CHOICES: usize = 100;
+/// Slack's limit for an option's text and value.
+const OPTION_MAX: usize = 75;
+/// The message text shown, kept well under a section's 3,000 characters.
+const MESSAGE_MAX: usize = 2000;
+/// Slack's limit for a header.
+const HEADER_MAX: usize = 150;
+/// A reject reason is sent to the requesting system and shown in the channel.
+pub const REASON_MAX: usize = 2000;
+
+/// `block_id` of the buttons block: `hookrelay_approval:{notification id}`, so a click names
+/// its request without any lookup.
+pub const ACTIONS_BLOCK: &str = "hookrelay_approval";
+/// `block_id` prefix of the reason input shown in place of the buttons (no bot token).
+pub const REASON_BLOCK: &str = "hookrelay_reason";
+/// `callback_id` of the reject modal (bot token).
+pub const REJECT_MODAL: &str = "hookrelay_reject";
+/// `action_id`s of the message's elements.
+pub const APPROVE: &str = "approve";
+pub const REJECT: &str = "reject";
+pub const CHOICE: &str = "choice";
+pub const REJECT_REASON: &str = "reject_reason";
+
+/// One option of the select menu.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Sent back to the requesting system.
+    pub value: String,
+    /// Shown in Slack.
+    pub label: String,
+}
+
+/// A validated request, as stored (the canonical body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The requesting system's id for it: the idempotency key and what the decision names.
+    pub id: String,
+    /// Who asks (an email or a name).
+    pub requester: String,
+    /// What they wrote.
+    #[serde(default)]
+    pub message: String,
+    /// A link to the request in the requesting system (http or https only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The options to pick from (a permission group); empty: no menu.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<Choice>,
+    /// Where the decision is sent; checked against the source's allowed hosts at intake.
+    pub decision_url: String,
+}
+
+/// Where the sender's fields are, and the fixed parts of a source's requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestFields {
+    /// Pointer to the request id (required in every request).
+    pub id: String,
+    /// Pointer to the requester.
+    pub requester: String,
+    /// Pointer to the message.
+    pub message: String,
+    /// Pointer to the link.
+    pub link: String,
+    /// Pointer to the choices: an array of strings or of `{value, label}` objects.
+    pub choices: String,
+    /// Used when a request carries no choices.
+    pub choice_list: Vec<Choice>,
+    /// Pointer to a per-request decision URL; the configured one is the fallback.
+    pub decision_url_field: Option<String>,
+    /// The configured decision URL.
+    pub decision_url: Option<String>,
+    /// Hosts a decision URL may point at, lower-cased.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl ApprovalRequest {
+    /// Maps a sender's JSON document to a request, or says what is missing.
+    pub fn from_document(doc: &Value, f: &RequestFields) -> Result<ApprovalRequest, InvalidRecord> {
+        if !doc.is_object() {
+            return Err(InvalidRecord(
+                "an approval request must be a JSON object".into(),
+            ));
+        }
+        let text = |pointer: &str| -> Option<String> {
+            match doc.pointer(pointer)? {
+                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let id = text(&f.id)
+            .ok_or_else(|| InvalidRecord(format!("the request has no id at {}", f.id)))?;
+        if id.chars().count() > MAX_ID_CHARS {
+            return Err(InvalidRecord(format!(
+                "the request id is longer than {MAX_ID_CHARS} characters"
+            )));
+        }
+        let requester = text(&f.requester).ok_or_else(|| {
+            InvalidRecord(format!("the request has no requester at {}", f.requester))
+        })?;
+        let link = text(&f.link).filter(|l| safe_link(l));
+        let choices = match doc.pointer(&f.choices) {
+            None | Some(Value::Null) => f.choice_list.clone(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(choice_of)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    InvalidRecord(format!(
+                        "{} must be a list of strings or of {{\"value\", \"label\"}} objects",
+                        f.choices
+                    ))
+                })?,
+            Some(_) => {
+                return Err(InvalidRecord(format!("{} must be a list", f.choices)));
+            }
+        };
+        if choices.len() > MAX_CHOICES {
+            return Err(InvalidRecord(format!(
+                "the request has more than Slack's {MAX_CHOICES} choices"
+            )));
+        }
+        let decision_url = match f.decision_url_field.as_deref().and_then(&text) {
+            Some(url) => {
+                if !host_allowed(&url, &f.allowed_hosts) {
+                    return Err(InvalidRecord(format!(
+                        "the decision URL's host is not in allowed_decision_hosts ({})",
+                        f.allowed_hosts.join(", ")
+                    )));
+                }
+                url
+            }
+            None => f.decision_url.clone().ok_or_else(|| {
+                InvalidRecord("the request names no decision URL and the source has none".into())
+            })?,
+        };
+        Ok(ApprovalRequest {
+            id,
+            requester,
+            message: text(&f.message).unwrap_or_default(),
+            link,
+            choices,
+            decision_url,
+        })
+    }
+
+    /// The stored form: the canonical fields plus the request as sent, for the record.
+    pub fn to_stored(&self, original: &Value) -> String {
+        let mut doc = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
+        doc["request"] = original.clone();
+        doc.to_string()
+    }
+
+    /// Reads the stored form back.
+    pub fn from_stored(doc: &Value) -> Result<ApprovalRequest, InvalidRecord> {
+        serde_json::from_value(doc.clone())
+            .map_err(|e| InvalidRecord(format!("the stored approval request is unreadable: {e}")))
+    }
+}
+
+fn choice_of(item: &Value) -> Option<Choice> {
+    let cut = |s: &str| s.trim().chars().take(OPTION_MAX).collect::<String>();
+    match item {
+        Value::String(s) if !s.trim().is_empty() => Some(Choice {
+            value: cut(s),
+            label: cut(s),
+        }),
+        Value::Object(o) => {
+            let value = o.get("value")?.as_str().filter(|v| !v.trim().is_empty())?;
+            let label = o.get("label").and_then(Value::as_str).unwrap_or(value);
+            Some(Choice {
+                value: cut(value),
+                label: cut(label),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Whether a URL is http(s) on one of `hosts` (exact, case-insensitive, port ignored).
+pub fn host_allowed(url: &str, hosts: &[String]) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false; // user-info can disguise the real host
+    }
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, _)| h)
+        .to_lowercase();
+    hosts.contains(&host)
+}
+
+/// A link Slack's `<url|text>` can carry: http(s), none of the characters that end it.
+fn safe_link(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && !url
+            .chars()
+            .any(|c| matches!(c, '<' | '>' | '|') || c.is_whitespace())
+}
+
+/// Approve or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approved,
+    Rejected,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approved => "approved",
+            Verdict::Rejected => "rejected",
+        }
+    }
+}
+
+/// A Slack user as an interaction names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackUser {
+    /// `U…`: what `<@U…>` mentions and the allow-list may name.
+    pub id: String,
+    /// Their user name, for logs and the record.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The one decision of a request, stored before anything is sent anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// The option picked in the menu, if the request had choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<Choice>,
+    /// A reject's reason (required for a reject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who decided.
+    pub by: SlackUser,
+    /// When the decision was stored (ms since the epoch).
+    pub at_ms: u64,
+}
+
+/// One line of a request's history: every click, refused or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at_ms: u64,
+    pub user: SlackUser,
+    /// "approved", "asked for a reject reason", "refused: not an approver", …
+    pub what: String,
+}
+
+/// How far the decision got towards the requesting system, for the message shown after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Stored, being sent.
+    Processing,
+    /// The requesting system answered 2xx.
+    Done,
+    /// It could not be sent (a dead letter): why.
+    Failed(String),
+}
+
+/// The body POSTed to the requesting system. `decision_id` is the same on every attempt, so a
+/// receiver can drop a repeat after a crash between its 2xx and our record of it.
+pub fn decision_body(request: &ApprovalRequest, notification_id: u64, d: &Decision) -> Value {
+    json!({
+        "decision_id": format!("hookrelay-{notification_id}"),
+        "request_id": request.id,
+        "decision": d.verdict.as_str(),
+        "choice": d.choice.as_ref().map(|c| c.value.clone()),
+        "reason": d.reason,
+        "decided_by": {"slack_user_id": d.by.id, "slack_user_name": d.by.name},
+        "decided_at": humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(d.at_ms)
+        ).to_string(),
+    })
+}
+
+/// The header and request text shared by every form of the message.
+fn request_blocks(r: &ApprovalRequest, title: &str) -> Vec<Value> {
+    let mut text = format!("*From:* {}", mrkdwn(&r.requester, 300));
+    if let Some(link) = &r.link {
+        text.push_str(&format!("\n*Request:* <{link}|{}>", mrkdwn(&r.id, 200)));
+    } else {
+        text.push_str(&format!("\n*Request:* {}", mrkdwn(&r.id, 200)));
+    }
+    if !r.message.is_empty() {
+        text.push_str(&format!(
+            "\n>{}",
+            mrkdwn(&r.message, MESSAGE_MAX).replace('\n', "\n>")
+        ));
+    }
+    vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": plain(title, HEADER_MAX), "emoji": true}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}),
+    ]
+}
+
+/// The request as first posted: Approve and Reject, and the menu if there are choices.
+pub fn render_request(r: &ApprovalRequest, title: &str, notification_id: u64) -> Value {
+    let mut elements = Vec::new();
+    if !r.choices.is_empty() {
+        let options: Vec<Value> = r.choices.iter().map(option).collect();
+        elements.push(json!({
+            "type": "static_select", "action_id": CHOICE,
+            "placeholder": {"type": "plain_text", "text": "Choose"},
+            "options": options, "initial_option": options[0],
+        }));
+    }
+    let value = notification_id.to_string();
+    elements.push(
+        json!({"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
+        "text": {"type": "plain_text", "text": "Approve"}}),
+    );
+    elements.push(
+        json!({"type": "button", "action_id": REJECT, "style": "danger", "value": value,
+        "text": {"type": "plain_text", "text": "Reject"}}),
+    );
+    let mut blocks = request_blocks(r, title);
+    blocks.push(json!({"type": "actions", "block_id": format!("{ACTIONS_BLOCK}:{notification_id}"), "elements": elements}));
+    json!({
+        "text": mrkdwn(&format!("{title}: {} asks for approval", r.requester), 300),
+        "blocks": blocks,
+    })
+}
+
+fn option(c: &Choice) -> Value {
+    json!({"text": {"type": "plain_text", "text": plain(&c.label, OPTION_MAX)}, "value": c.value})
+}
+
+/// The message once decided: who, when, the choice or reason, and whether the requesting
+/// system has it.
+pub fn render_decided(r: &ApprovalRequest, title: &str, d: &Decision, sent: &Sent) -> Value {
+    let secs = d.at_ms / 1000;
+    let when = format!(
+        "<!date^{secs}^{{date_short_pretty}} at {{time}}|{}>",
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+        )
+    );
+    let (icon, verdict) = match d.verdict {
+        Verdict::Approved => (":white_check_mark:", "Approved"),
+        Verdict::Rejected => (":x:", "Rejected"),
+    };
+    let mut line = format!("{icon} *{verdict}* by <@{}> {when}", d.by.id);
+    if let Some(c) = &d.choice {
+        line.push_str(&format!(" · {}", mrkdwn(&c.label, OPTION_MAX)));
+    }
+    if let Some(reason) = &d.reason {
+        line.push_str(&format!("\n*Reason:* {}", mrkdwn(reason, REASON_MAX)));
+    }
+    let status = match sent {
+        Sent::Processing => {
+            ":hourglass_flowing_sand: Processing: sending the decision to the requesting system…"
+                .to_string()
+        }
+        Sent::Done => "The requesting system has the decision.".to_string(),
+        Sent::Failed(why) => format!(
+            ":warning: The decision could not be sent to the requesting system: {}",
+            mrkdwn(why, 500)
+        ),
+    };
+    let mut blocks = request_blocks(r, title);
+    blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": line}}));
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": status}]}));
+    let word = match sent {
+        Sent::Processing => "processing",
+        Sent::Done => verdict,
+        Sent::Failed(_) => "not delivered",
+    };
+    json!({
+        "text": mrkdwn(&format!("{title} from {}: {verdict} by {} ({word})", r.requester, d.by.name), 300),
+        "blocks": blocks,
+    })
+}
+
+/// Without a bot token there is no modal: the message is replaced by one asking for the reason
+/// in an input that sends on Enter.
+pub fn render_reason_prompt(r: &ApprovalRequest, title: &str, notification_id: u64) -> Value {
+    let mut blocks = request_blocks(r, title);
+    blocks.push(json!({
+        "type": "input", "block_id": format!("{REASON_BLOCK}:{notification_id}"),
+        "dispatch_action": true,
+        "label": {"type": "plain_text", "text": "Why is it rejected? (required; press Enter to reject)"},
+        "element": {"type": "plain_text_input", "action_id": REJECT_REASON, "multiline": false,
+            "dispatch_action_config": {"trigger_actions_on": ["on_enter_pressed"]}},
+    }));
+    json!({"replace_original": true, "text": format!("{title}: a reason is needed to reject"), "blocks": blocks})
+}
+
+/// With a bot token: the modal asking for the reason (`views.open`).
+pub fn reject_modal(r: &ApprovalRequest, notification_id: u64) -> Value {
+    json!({
+        "type": "modal",
+        "callback_id": REJECT_MODAL,
+        "private_metadata": notification_id.to_string(),
+        "title": {"type": "plain_text", "text": "Reject request"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!("Request {} from {}", mrkdwn(&r.id, 200), mrkdwn(&r.requester, 300))}},
+            {"type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Why is it rejected?"},
+             "element": {"type": "plain_text_input", "action_id": "reason", "multiline": true, "max_length": REASON_MAX}},
+        ],
+    })
+}
+
+/// A note only the clicker sees (`response_url`, ephemeral).
+pub fn ephemeral(text: &str) -> Value {
+    json!({"response_type": "ephemeral", "replace_original": false, "text": text})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> RequestFields {
+        RequestFields {
+            id: "/id".into(),
+            requester: "/requester".into(),
+            message: "/message".into(),
+            link: "/link".into(),
+            choices: "/groups".into(),
+            choice_list: vec![],
+            decision_url_field: Some("/callback".into()),
+            decision_url: Some("https://conveyor.example/decisions".into()),
+            allowed_hosts: vec!["conveyor.example".into()],
+        }
+    }
+
+    #[test]
+    fn a_request_maps_its_fields_and_choices() {
+        let doc = json!({"id": "r1", "requester": "ann@example.com", "message": "Please",
+            "link": "https://conveyor.example/r/1", "groups": ["Viewer", {"value": "ed", "label": "Editor"}]});
+        let r = ApprovalRequest::from_document(&doc, &fields()).unwrap();
+        assert_eq!(
+            r.choices[1],
+            Choice {
+                value: "ed".into(),
+                label: "Editor".into()
+            }
+        );
+        assert_eq!(r.decision_url, "https://conveyor.example/decisions");
+        let stored: Value = serde_json::from_str(&r.to_stored(&doc)).unwrap();
+        assert_eq!(ApprovalRequest::from_stored(&stored).unwrap(), r);
+        assert_eq!(stored["request"], doc);
+    }
+
+    #[test]
+    fn bad_requests_say_what_is_wrong() {
+        let f = fields();
+        let err = |doc: Value| ApprovalRequest::from_document(&doc, &f).unwrap_err().0;
+        assert!(err(json!({"requester": "a"})).contains("no id"));
+        assert!(err(json!({"id": "1"})).contains("no requester"));
+        assert!(err(json!({"id": "1", "requester": "a", "groups": "x"})).contains("must be a list"));
+        assert!(
+            err(json!({"id": "1", "requester": "a", "groups": [1]})).contains("list of strings")
+        );
+        let evil =
+            json!({"id": "1", "requester": "a", "callback": "http://169.254.169.254/latest"});
+        assert!(err(evil).contains("allowed_decision_hosts"));
+        let disguised = json!({"id": "1", "requester": "a", "callback": "https://conveyor.example@evil.example/"});
+        assert!(err(disguised).contains("allowed_decision_hosts"));
+        assert!(err(json!([1])).contains("JSON object"));
+    }
+
+    #[test]
+    fn the_message_has_buttons_naming_the_request_and_escapes_the_sender() {
+        let doc =
+            json!({"id": "r1", "requester": "<!channel>", "message": "a\nb", "groups": ["Viewer"]});
+        let r = ApprovalRequest::from_document(&doc, &fields()).unwrap();
+        let msg = render_request(&r, "Access request", 42);
+        let text = msg.to_string();
+        assert!(!text.contains("<!channel>") && text.contains("&lt;!channel&gt;"));
+        let actions = &msg["blocks"][2];
+        assert_eq!(actions["block_id"], "hookrelay_approval:42");
+        assert_eq!(actions["elements"][0]["initial_option"]["value"], "Viewer");
+        assert_eq!(actions["elements"][1]["action_id"], "approve");
+        assert_eq!(actions["elements"][2]["action_id"], "reject");
+    }
+
+    #[test]
+    fn the_decided_message_says_who_when_and_why() {
+        let r = ApprovalRequest::from_document(&json!({"id": "r1", "requester": "ann"}), &fields())
+            .unwrap();
+        let d = Decision {
+            verdict: Verdict::Rejected,
+            choice: None,
+            reason: Some("no NDA <yet>".into()),
+            by: SlackUser {
+                id: "U1".into(),
+                name: "bob".into(),
+            },
+            at_ms: 1_700_000_000_000,
+        };
+        let processing = render_decided(&r, "Access request", &d, &Sent::Processing).to_string();
+        assert!(
+            processing.contains("Processing") && processing.contains("<@U1>"),
+            "{processing}"
+        );
+        assert!(processing.contains("no NDA &lt;yet&gt;"), "{processing}");
+        let done = render_decided(&r, "Access request", &d, &Sent::Done).to_string();
+        assert!(
+            done.contains("Rejected") && !done.contains("Processing"),
+            "{done}"
+        );
+        let body = decision_body(&r, 7, &d);
+        assert_eq!(body["decision"], "rejected");
+        assert_eq!(body["decision_id"], "hookrelay-7");
+        assert_eq!(body["decided_at"], "2023-11-14T22:13:20Z");
+    }
+}
