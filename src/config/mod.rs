@@ -253,7 +253,7 @@ impl Settings {
     pub fn parse(text: &str) -> Result<Settings, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: PathBuf::new(),
-            message: e.to_string(),
+            message: mask_secrets(&e.to_string()),
         })?;
         Settings::from_raw(raw)
     }
@@ -512,6 +512,52 @@ impl Settings {
     }
 }
 
+/// TOML's errors quote the offending line, which may hold a token, a signing secret or a
+/// webhook URL (a typo in the key's name is enough): every quoted value on a line that looks
+/// like one is replaced by `***`.
+fn mask_secrets(message: &str) -> String {
+    const SECRET_HINTS: &[&str] = &[
+        "token",
+        "secret",
+        "webhook_url",
+        "xoxb-",
+        "xoxp-",
+        "xapp-",
+        "whsec_",
+        "hooks.slack.com",
+    ];
+    message
+        .lines()
+        .map(|line| {
+            let lower = line.to_lowercase();
+            if !SECRET_HINTS.iter().any(|h| lower.contains(h)) {
+                return line.to_string();
+            }
+            // Keep the text outside quotes (the key, TOML's pointer), hide what is inside.
+            let mut out = String::with_capacity(line.len());
+            let mut quoted = false;
+            let mut hidden = false;
+            for c in line.chars() {
+                if c == '"' || c == '\'' {
+                    quoted = !quoted;
+                    hidden = false;
+                    out.push(c);
+                } else if quoted {
+                    if !hidden {
+                        out.push_str("***");
+                        hidden = true;
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            // An unclosed quote (the error itself) leaves the rest hidden too.
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn source_settings(
     name: &str,
     s: &raw::RawSource,
@@ -624,7 +670,7 @@ fn status_rules(name: &str, s: &raw::RawSource) -> Result<Option<StatusRules>, C
                 &key("status_field"),
                 s.status_field.as_deref().unwrap_or(""),
                 "does nothing without an on_status table",
-                "[sources.NAME.on_status] \"Closed Won\" = { react = \"tada\", pin = true }",
+                &format!("[sources.{name}.on_status] \"Closed Won\" = {{ react = \"tada\", pin = true }}"),
             ));
         }
         return Ok(None);
@@ -673,7 +719,17 @@ fn status_rules(name: &str, s: &raw::RawSource) -> Result<Option<StatusRules>, C
                 "{ delete = true }",
             ));
         }
-        actions.insert(value.trim().to_lowercase(), action);
+        if actions
+            .insert(value.trim().to_lowercase(), action)
+            .is_some()
+        {
+            return Err(ConfigError::invalid(
+                &k,
+                value,
+                "names a status another key names too (values compare without case)",
+                "one key per status",
+            ));
+        }
     }
     Ok(Some(StatusRules { pointer, actions }))
 }
@@ -980,6 +1036,22 @@ mod tests {
                 Some("tada")
             );
             assert!(rules.for_value("Withdrawn").unwrap().delete);
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_on_a_secrets_line_does_not_show_the_secret() {
+        for line in [
+            "bot_tokn = \"xoxb-111-222-TOPSECRET\"",
+            "bot_token = \"xoxb-111-222-TOPSECRET",
+            "webhook_url = \"https://hooks.slack.com/services/T/B/TOPSECRET\"\nwebhook_url = \"x\"",
+            "signing_secret = 'TOPSECRET' x",
+        ] {
+            let err = Settings::parse(&format!("[regions.UK]\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("TOPSECRET"), "{err}");
+            assert!(err.contains("***"), "{err}");
         }
     }
 

@@ -109,6 +109,12 @@ pub fn classify_web_api(method: Method, answer: &Answer, channel_from_record: bo
     }
     let error = match web_api::read_answer(body) {
         Ok(_) => return RetryAction::Delivered,
+        // Not Slack's JSON (a proxy's login page): Slack was not reached, or its answer lost.
+        Err(error) if error.starts_with("unreadable") => {
+            return RetryAction::Retry {
+                reason: format!("{} got {error}", method.name()),
+            }
+        }
         Err(error) => error,
     };
     let reason = format!("{} answered {error}", method.name());
@@ -122,6 +128,11 @@ pub fn classify_web_api(method: Method, answer: &Answer, channel_from_record: bo
         // What was asked for is already so: done.
         "already_reacted" | "already_pinned" => RetryAction::Delivered,
         "message_not_found" if method == Method::Delete => RetryAction::Delivered,
+        // Reactions and pins need their own scopes: without them only those actions fail, and
+        // posting goes on.
+        "missing_scope" if matches!(method, Method::PinsAdd | Method::ReactionsAdd) => {
+            RetryAction::Permanent { reason }
+        }
         e if TOKEN_REFUSED.contains(&e) => RetryAction::PauseRegion { reason },
         e if CHANNEL_REFUSED.contains(&e) && !channel_from_record => {
             RetryAction::PauseRegion { reason }
@@ -273,6 +284,20 @@ mod tests {
         assert!(matches!(
             classify_web_api(post, &status(503, "", None), false),
             RetryAction::Retry { .. }
+        ));
+        // A proxy's page with status 200 is not Slack's answer.
+        assert!(matches!(
+            classify_web_api(post, &api("<html>login</html>"), false),
+            RetryAction::Retry { .. }
+        ));
+        // A pin without pins:write fails alone; a post without chat:write pauses the region.
+        assert!(matches!(
+            classify_web_api(Method::PinsAdd, &error("missing_scope"), false),
+            RetryAction::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify_web_api(post, &error("missing_scope"), false),
+            RetryAction::PauseRegion { .. }
         ));
     }
 

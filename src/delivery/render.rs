@@ -53,8 +53,10 @@ pub fn render_value(
             (_, Some(new)) => render_opportunity(&new),
             _ => render_opportunity(&latest),
         },
-        (Record::Opportunity(latest), MessageKind::Edit { version, .. }) => {
-            match versions(notification, *version) {
+        // An edit shows the newest version whichever update queued it, so an old edit sent
+        // late (a replayed dead letter) cannot bring back old values.
+        (Record::Opportunity(latest), MessageKind::Edit { .. }) => {
+            match versions(notification, notification.latest_version()) {
                 (Some(old), Some(new)) => render_edited(&old, &new),
                 (_, Some(new)) => render_opportunity(&new),
                 _ => render_opportunity(&latest),

@@ -12,9 +12,10 @@ use super::policy::{classify_web_api, RetryAction};
 use super::render::render_value;
 use super::worker::{Step, Worker};
 use crate::config::WebApiRegion;
+use crate::slack::transport::Answer;
 use crate::slack::web_api::{self, Method, Posted};
 use crate::sources::approval::{self, Sent};
-use crate::store::records::{Delivery, MessageKind, Notification, Record};
+use crate::store::records::{Delivery, DeliveryState, MessageKind, Notification, Record};
 use crate::store::{now_ms, StoreError};
 
 /// How long an action waits when the post it needs is queued but already due: the post goes
@@ -35,17 +36,29 @@ impl Worker {
             None => None,
             Some(of) => match self.store.delivery(of)? {
                 Some(post) if post.posted.is_some() => post.posted,
-                Some(post) => match post.due_ms() {
-                    Some(post_due) => {
+                Some(post) => match &post.state {
+                    DeliveryState::Pending { next_at_ms } => {
                         let now = now_ms();
-                        let until_ms = if post_due >= due_ms && post_due >= now {
-                            post_due + 1
+                        let until_ms = if *next_at_ms >= due_ms && *next_at_ms >= now {
+                            next_at_ms + 1
                         } else {
                             now + WAIT_FOR_POST_MS
                         };
                         return Ok(Step::Waiting { until_ms });
                     }
-                    None => None,
+                    // Nothing to delete; anything else must wait for the post's replay, so it
+                    // is a dead letter too (replayed after the post, it finds the new message).
+                    DeliveryState::Dead { .. }
+                        if !matches!(d.message, MessageKind::Delete { .. }) =>
+                    {
+                        return Ok(Step::local(
+                            RetryAction::Permanent {
+                                reason: format!("the message it acts on (delivery {of}) is a dead letter; replay that first, then this"),
+                            },
+                            "",
+                        ));
+                    }
+                    _ => None,
                 },
                 None => None,
             },
@@ -151,25 +164,58 @@ impl Worker {
         let answer = self
             .transport
             .call_api(&self.slack_api, method, &api.token, &args);
-        // Only a post from the record's channel field is the record's problem.
-        let from_record = from_record && method == Method::PostMessage && target.is_none();
+        // A channel the record named (a new post's, or the one its message went to) is that
+        // message's problem; the region's own channel is the region's.
+        let from_record = match &target {
+            Some(p) => p.channel != api.channel,
+            None => from_record,
+        };
         let action = classify_web_api(method, &answer, from_record);
         let posted = match (&action, method, &answer) {
-            (
-                RetryAction::Delivered,
-                Method::PostMessage,
-                crate::slack::transport::Answer::Status { body, .. },
-            ) => web_api::read_answer(body)
-                .ok()
-                .and_then(|fields| web_api::posted(&fields)),
+            (RetryAction::Delivered, Method::PostMessage, Answer::Status { body, .. }) => {
+                web_api::read_answer(body)
+                    .ok()
+                    .and_then(|fields| web_api::posted(&fields))
+            }
             _ => None,
         };
         Ok(Step::Tried {
             action,
-            answer: Some(answer),
+            answer: Some(compact(answer)),
             posted,
             note: None,
         })
+    }
+}
+
+/// The part of a Web API answer worth keeping in the attempt's history: Slack repeats the whole
+/// message in it, which would grow every stored delivery.
+fn compact(answer: Answer) -> Answer {
+    match answer {
+        Answer::Status {
+            code,
+            body,
+            retry_after,
+        } => {
+            let body = match serde_json::from_str::<Value>(&body) {
+                Ok(v) => {
+                    let mut kept = serde_json::Map::new();
+                    for key in ["ok", "error", "channel", "ts", "warning"] {
+                        if let Some(x) = v.get(key) {
+                            kept.insert(key.to_string(), x.clone());
+                        }
+                    }
+                    Value::Object(kept).to_string()
+                }
+                Err(_) => body.chars().take(200).collect(),
+            };
+            Answer::Status {
+                code,
+                body,
+                retry_after,
+            }
+        }
+        other => other,
     }
 }
 

@@ -8,13 +8,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::app_mode::{status_action, Change};
 use super::journal::{Accepted, Deltas, Idempotency, NewNotification, COALESCE_GRACE_MS};
 use super::overlay::Overlay;
 use super::progress::Progress;
 use super::records::{Delivery, DeliveryState, MessageKind, Notification, Record, Version};
 use super::wal::record::Effect;
 use super::{decode, encode, keys, StoreError};
-use crate::sources::status::StatusRules;
 
 /// The batch being built, with the notifications it changes so later commands in the same
 /// batch see them.
@@ -55,7 +55,7 @@ impl BatchState<'_> {
     }
 
     /// A key the overlay does not keep: read from sled once it has applied the whole log.
-    fn deep_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+    pub(super) fn deep_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         self.progress.wait_applied(self.progress.durable())?;
         Ok(self.db.get(key)?)
     }
@@ -138,12 +138,17 @@ impl BatchState<'_> {
                 continue;
             }
             let now = crate::store::now_ms();
+            let mut message = old.message.clone();
+            // An action whose post was replayed acts on the replayed post.
+            if let Some(anchor) = self.notification(old.notification_id)?.anchor {
+                message.retarget(anchor);
+            }
             let new_id = self.deliver(
                 old.notification_id,
                 &old.region,
                 old.url.clone(),
                 now,
-                old.message.clone(),
+                message,
             )?;
             self.effects.push(Effect::Del(dead_key.to_vec()));
             self.deltas.dead -= 1;
@@ -236,11 +241,23 @@ impl BatchState<'_> {
             None => id.to_string(),
         };
         let due = new.received_at_ms + delay_ms;
-        let first = self.deliver(id, &new.region, new.url.clone(), due, MessageKind::Full)?;
-        let mut deliveries = vec![first];
-        for (region, url) in &new.also {
-            deliveries.push(self.deliver(id, region, url.clone(), due, MessageKind::Full)?);
+        // A record born withdrawn (its status asks to delete its message) is not posted.
+        let withdrawn = new.web_api
+            && status_action(new.on_status.as_ref(), &new.raw, None).is_some_and(|a| a.delete);
+        let mut deliveries = Vec::new();
+        if !withdrawn {
+            deliveries.push(self.deliver(
+                id,
+                &new.region,
+                new.url.clone(),
+                due,
+                MessageKind::Full,
+            )?);
+            for (region, url) in &new.also {
+                deliveries.push(self.deliver(id, region, url.clone(), due, MessageKind::Full)?);
+            }
         }
+        let first = deliveries.first().copied().unwrap_or(0);
         let mut n = Notification {
             id,
             source: new.source,
@@ -253,63 +270,14 @@ impl BatchState<'_> {
             count: 1,
             region: new.region,
             url: new.url,
-            anchor: new.web_api.then_some(first),
+            anchor: (new.web_api && !withdrawn).then_some(first),
             decision: None,
             events: Vec::new(),
+            withdrawn,
         };
         self.act_on_status(&mut n, new.on_status.as_ref(), None, due)?;
         self.notifications.insert(id, n);
         Ok((id, first))
-    }
-
-    /// Queues the `on_status` actions (react, pin, delete) on the notification's posted message
-    /// when its status is new or changed and has actions configured. Without a message that the
-    /// Web API can act on (an incoming webhook's) there is nothing to do.
-    fn act_on_status(
-        &mut self,
-        n: &mut Notification,
-        rules: Option<&StatusRules>,
-        old_raw: Option<&str>,
-        due_ms: u64,
-    ) -> Result<(), StoreError> {
-        let (Some(rules), Some(anchor)) = (rules, n.anchor) else {
-            return Ok(());
-        };
-        let value_of = |raw: &str| {
-            serde_json::from_str::<serde_json::Value>(raw)
-                .ok()
-                .and_then(|doc| rules.value_in(&doc))
-        };
-        let Some(value) = value_of(&n.raw) else {
-            return Ok(());
-        };
-        if old_raw
-            .and_then(value_of)
-            .is_some_and(|old| old.eq_ignore_ascii_case(&value))
-        {
-            return Ok(());
-        }
-        let Some(action) = rules.for_value(&value).cloned() else {
-            return Ok(());
-        };
-        let region = n.region.clone();
-        let mut kinds = Vec::new();
-        if let Some(name) = action.react {
-            kinds.push(MessageKind::React { of: anchor, name });
-        }
-        if action.pin {
-            kinds.push(MessageKind::Pin { of: anchor });
-        }
-        if action.delete {
-            kinds.push(MessageKind::Delete { of: anchor });
-            // Later versions have no message to edit: a new one is posted for them.
-            n.anchor = None;
-        }
-        for kind in kinds {
-            let d = self.deliver(n.id, &region, None, due_ms, kind)?;
-            n.deliveries.push(d);
-        }
-        Ok(())
     }
 
     fn update(
@@ -337,63 +305,21 @@ impl BatchState<'_> {
         };
         let old_raw = previous.raw.clone();
         n.earlier.push(previous);
-        n.raw = new.raw;
+        n.raw = new.raw.clone();
         n.received_at_ms = new.received_at_ms;
         let version = n.latest_version();
         let (old_region, old_url) = (n.region.clone(), n.url.clone());
         n.region = new.region.clone();
         n.url = new.url.clone();
         let now = new.received_at_ms;
-        let same_region = old_region == new.region;
-        let added = match n.anchor {
-            // A bot-token region: edit the message in place and say what changed in its thread.
-            Some(of) if same_region => vec![
-                self.deliver(
-                    id,
-                    &new.region,
-                    None,
-                    now,
-                    MessageKind::Edit { version, of },
-                )?,
-                self.deliver(
-                    id,
-                    &new.region,
-                    None,
-                    now,
-                    MessageKind::ThreadReply { version, of },
-                )?,
-            ],
-            // Moved away from a bot-token region: its message goes, the new region gets it whole.
-            Some(of) => {
-                let full = self.deliver(id, &new.region, new.url, now, MessageKind::Full)?;
-                let delete = MessageKind::Delete { of };
-                let gone = self.deliver(id, &old_region, old_url, now, delete)?;
-                n.anchor = new.web_api.then_some(full);
-                vec![full, gone]
-            }
-            // A bot-token region without a message to edit (it was deleted): post it anew.
-            None if same_region && new.web_api => {
-                let full = self.deliver(id, &new.region, None, now, MessageKind::Full)?;
-                n.anchor = Some(full);
-                vec![full]
-            }
-            // Incoming webhooks cannot change what they posted: a follow-up names the change.
-            None if same_region => {
-                let changes = MessageKind::Changes { version };
-                vec![self.deliver(id, &new.region, new.url, now, changes)?]
-            }
-            None => {
-                let full = self.deliver(id, &new.region, new.url, now, MessageKind::Full)?;
-                let moved = MessageKind::Moved {
-                    version,
-                    to: new.region.clone(),
-                };
-                n.anchor = new.web_api.then_some(full);
-                vec![full, self.deliver(id, &old_region, old_url, now, moved)?]
-            }
+        let change = Change {
+            version,
+            old_region,
+            old_url,
+            old_raw,
+            at_ms: now,
         };
-        n.deliveries.extend(added);
-        self.act_on_status(&mut n, new.on_status.as_ref(), Some(&old_raw), now)?;
+        self.deliver_update(&mut n, &new, change)?;
         self.notifications.insert(id, n);
         Ok(Accepted::Updated(id))
     }

@@ -5,6 +5,7 @@
 //! writers send commands to the [`journal::Journal`], which group-commits them to the [`wal`];
 //! the [`applier`] applies the log to sled behind it and checkpoints.
 
+mod app_mode;
 mod applier;
 mod batch;
 pub mod check;

@@ -59,6 +59,10 @@ pub struct Notification {
     /// whose messages cannot be changed, and once the message was deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<u64>,
+    /// Its message was deleted by an `on_status` rule (withdrawn): later versions are not
+    /// posted while the status still asks for that.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn: bool,
     /// An approval request's one decision, stored before it is sent anywhere; the first one
     /// stored wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +170,18 @@ impl MessageKind {
             | MessageKind::Decision
             | MessageKind::AskReason { .. }
             | MessageKind::Ephemeral { .. } => None,
+        }
+    }
+
+    /// Points an edit, thread reply, reaction or pin at another post (the replay of a dead
+    /// first post is the message they must act on).
+    pub fn retarget(&mut self, post: u64) {
+        match self {
+            MessageKind::Edit { of, .. }
+            | MessageKind::ThreadReply { of, .. }
+            | MessageKind::React { of, .. }
+            | MessageKind::Pin { of } => *of = post,
+            _ => {}
         }
     }
 

@@ -82,10 +82,18 @@ fn removable(
     now: u64,
 ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
     // An approval request nobody has decided yet is still open: its buttons must keep working.
-    if n.deliveries.is_empty() || (n.kind == SourceKind::Approval && n.decision.is_none()) {
+    if n.kind == SourceKind::Approval && n.decision.is_none() {
         return Ok(None);
     }
     let mut out = vec![keys::notification(n.id).to_vec()];
+    // Nothing was ever sent (a record born withdrawn): it ages from its arrival.
+    if n.deliveries.is_empty()
+        && n.received_at_ms
+            .saturating_add(retention.delivered.as_millis() as u64)
+            > now
+    {
+        return Ok(None);
+    }
     for id in &n.deliveries {
         let Some(d) = store.delivery(*id)? else {
             continue;

@@ -123,18 +123,58 @@ fn a_bot_region_posts_edits_threads_reacts_pins_and_deletes_one_message() {
     assert!(message.pinned && message.reactions == ["tada"]);
     assert_eq!(message.edits, 2, "the status change is an edit too");
 
-    // Withdrawn: the message is deleted.
+    // Withdrawn: the thread's replies, then the message are deleted; nothing is edited first.
+    let edits_before = api.calls_of("chat.update").len();
     opp["status"] = json!("Withdrawn");
     app.post(&opp);
-    api.wait_ok("chat.delete", 1);
-    assert!(api.message(UK_CHANNEL, &ts).unwrap().deleted);
+    let calls = api.wait_until(Duration::from_secs(20), "the message deleted", |c| {
+        c.iter()
+            .any(|c| c.method == "chat.delete" && c.ok() && c.args["ts"] == ts.as_str())
+    });
+    let all = api.messages(UK_CHANNEL);
+    assert!(
+        all.iter().all(|m| m.deleted),
+        "replies and message gone: {all:#?}"
+    );
+    let deletes: Vec<_> = calls.iter().filter(|c| c.method == "chat.delete").collect();
+    assert_eq!(
+        deletes.last().unwrap().args["ts"],
+        ts.as_str(),
+        "the parent last"
+    );
+    assert_eq!(api.calls_of("chat.update").len(), edits_before);
     // One top-level message in all: the rest were edits, thread replies and actions.
-    let top: Vec<_> = api
-        .messages(UK_CHANNEL)
-        .into_iter()
-        .filter(|m| m.thread_ts.is_none())
-        .collect();
+    let top: Vec<_> = all.iter().filter(|m| m.thread_ts.is_none()).collect();
     assert_eq!(top.len(), 1, "{top:#?}");
+
+    // A withdrawn opportunity stays gone while its status says so, even when it changes...
+    opp["amount"] = json!(1);
+    assert_eq!(app.post(&opp).json["status"], "updated");
+    // ...and comes back as a new message when it is reopened.
+    opp["status"] = json!("Qualification");
+    app.post(&opp);
+    let calls = api.wait_until(Duration::from_secs(20), "the message posted again", |c| {
+        posts(c)
+            .iter()
+            .filter(|p| p.args["thread_ts"].is_null())
+            .count()
+            == 2
+    });
+    let reposted = posts(&calls)
+        .into_iter()
+        .filter(|p| p.args["thread_ts"].is_null())
+        .nth(1)
+        .unwrap()
+        .clone();
+    assert!(reposted.args.to_string().contains("Qualification"));
+    assert_eq!(
+        api.messages(UK_CHANNEL)
+            .iter()
+            .filter(|m| !m.deleted)
+            .count(),
+        1,
+        "only the reopened message is in the channel"
+    );
 }
 
 #[test]
@@ -275,6 +315,15 @@ fn an_update_sent_before_the_first_post_went_through_is_applied_after_it() {
     assert!(first_post < edit, "{calls:#?}");
     let message = api.message(UK_CHANNEL, &ts).unwrap();
     assert!(message.text.contains("9,000"), "{message:?}");
+    // Waiting behind the post cost the edit no attempt and no failure in its history.
+    let id: u64 = id.as_str().unwrap().parse().unwrap();
+    let edit = app.wait_store("the edit settled", |s| {
+        deliveries_of(s, id)
+            .into_iter()
+            .find(|d| matches!(d.message, MessageKind::Edit { .. }) && d.due_ms().is_none())
+    });
+    assert_eq!(edit.attempts, 1);
+    assert_eq!(edit.history.len(), 1, "{:?}", edit.history);
 }
 
 #[test]
@@ -442,4 +491,59 @@ fn a_replayed_first_post_is_the_message_later_updates_edit() {
     app.post(&opp);
     let update = api.wait_ok("chat.update", 1).remove(0);
     assert_eq!(update.args["ts"], ts.as_str());
+}
+
+#[test]
+fn a_region_switched_back_to_a_webhook_gets_follow_ups_not_silence() {
+    let slack = Arc::new(FakeSlack::start());
+    let api = Arc::new(FakeWebApi::start());
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let app = spawn_with(
+        &app_config(&slack, &api, dir.path(), ""),
+        Arc::clone(&slack),
+        Arc::clone(&dir),
+    );
+    let mut opp = opportunity("006SWITCH", "UK");
+    let id = app.post(&opp).json["id"].clone();
+    stored_ts(&app, &id);
+    app.stop();
+
+    // The office drops its Slack app: UK is an incoming webhook again.
+    let app = spawn_with(&config(&slack, dir.path()), Arc::clone(&slack), dir);
+    opp["amount"] = json!(8000);
+    assert_eq!(app.post(&opp).json["status"], "updated");
+    let follow_up = app.slack.wait_delivered("uk", 1).remove(0);
+    let text = follow_up.body["text"].as_str().unwrap();
+    assert!(text.contains("Amount: 4,500 → 8,000"), "{text}");
+}
+
+#[test]
+fn actions_on_a_dead_post_wait_as_dead_letters_and_follow_it_when_replayed() {
+    let AppMode { app, api } = spawn_app_mode("");
+    api.script("chat.postMessage", [ApiReply::Error("invalid_blocks")]);
+    let mut opp = opportunity("006DEADPOST", "UK");
+    let id = app.post(&opp).json["id"].clone();
+    app.wait_store("the post dead", |s| {
+        s.dead_letters().ok().filter(|d| d.len() == 1)
+    });
+    opp["status"] = json!("Closed Won");
+    app.post(&opp);
+    // Edit, thread reply, reaction and pin: none can act on a message that does not exist.
+    app.wait_store("the actions dead too", |s| {
+        s.dead_letters().ok().filter(|d| d.len() == 5)
+    });
+    assert!(api.calls_of("reactions.add").is_empty());
+
+    let replayed = admin(&app, "POST", "/v1/dead-letters/replay");
+    assert_eq!(replayed.status, 200, "{}", replayed.text);
+    let ts = stored_ts(&app, &id);
+    let react = api.wait_ok("reactions.add", 1).remove(0);
+    assert_eq!(react.args["timestamp"], ts.as_str());
+    let pin = api.wait_ok("pins.add", 1).remove(0);
+    assert_eq!(pin.args["timestamp"], ts.as_str());
+    let message = api.message(UK_CHANNEL, &ts).unwrap();
+    assert!(
+        message.text.contains("Closed Won"),
+        "the newest version: {message:?}"
+    );
 }
