@@ -402,6 +402,37 @@ pub fn render_notification(v: &Value) -> String {
         "  received     {} time(s), {versions} version(s)",
         text(&v["count"])
     );
+    if let Some(events) = v["events"].as_array() {
+        let decision = &v["decision"];
+        if decision.is_null() {
+            let _ = writeln!(out, "  decision     none yet");
+        } else {
+            let mut line = format!(
+                "{} by {} ({}) at {}",
+                text(&decision["verdict"]),
+                text(&decision["by"]["name"]),
+                text(&decision["by"]["id"]),
+                when(&decision["at_ms"])
+            );
+            if let Some(choice) = decision["choice"]["label"].as_str() {
+                line.push_str(&format!(", choice {choice}"));
+            }
+            if let Some(reason) = decision["reason"].as_str() {
+                line.push_str(&format!(", reason: {reason}"));
+            }
+            let _ = writeln!(out, "  decision     {line}");
+        }
+        for e in events {
+            let _ = writeln!(
+                out,
+                "  clicked      {} {} ({}): {}",
+                when(&e["at_ms"]),
+                text(&e["user"]["name"]),
+                text(&e["user"]["id"]),
+                text(&e["what"])
+            );
+        }
+    }
     let deliveries = v["deliveries"].as_array().map_or(&[][..], Vec::as_slice);
     if deliveries.is_empty() {
         out.push_str("\nno deliveries\n");
@@ -418,6 +449,7 @@ pub fn render_notification(v: &Value) -> String {
             };
             vec![
                 text(&d["id"]),
+                text(&d["message"]["message"]),
                 text(&d["target"]),
                 text(&d["state"]),
                 text(&d["attempts"]),
@@ -428,6 +460,7 @@ pub fn render_notification(v: &Value) -> String {
     out.push_str(&table(
         &[
             "DELIVERY",
+            "WHAT",
             "TARGET",
             "STATE",
             "ATTEMPTS",
@@ -448,7 +481,10 @@ pub fn render_notifications(v: &Value) -> String {
                 when(&n["received_at_ms"]),
                 text(&n["source"]),
                 text(&n["external_id"]),
-                text(&n["state"]),
+                match n["decision"].as_str() {
+                    Some(d) => format!("{} · {d}", text(&n["state"])),
+                    None => text(&n["state"]),
+                },
             ]
         })
         .collect();

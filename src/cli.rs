@@ -130,6 +130,9 @@ pub enum NotificationsCommand {
         /// Only those in this state.
         #[arg(long, value_parser = ["pending", "delivered", "dead"])]
         state: Option<String>,
+        /// Approval requests with this decision.
+        #[arg(long, value_parser = ["undecided", "approved", "rejected"])]
+        decision: Option<String>,
         /// At most this many (1 to 500; 50 when left out).
         #[arg(long)]
         limit: Option<usize>,
@@ -220,6 +223,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     source,
                     owner_email,
                     state,
+                    decision,
                     limit,
                     cursor,
                 } => c.get(&format!(
@@ -228,6 +232,7 @@ pub fn run(cli: Cli) -> ExitCode {
                         ("source", source),
                         ("owner_email", owner_email),
                         ("state", state),
+                        ("decision", decision),
                         ("limit", limit.map(|l| l.to_string())),
                         ("cursor", cursor),
                     ])

@@ -1056,6 +1056,72 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_configs_commented_approval_source_works_when_uncommented() {
+        for text in [
+            include_str!("../../config.toml"),
+            include_str!("../../packaging/config.toml"),
+        ] {
+            let start = text.find("# [sources.dataroom]").expect("the example");
+            let block: String = text[start..]
+                .lines()
+                .take_while(|l| l.starts_with('#'))
+                .filter_map(|l| l.strip_prefix("# ").or(l.strip_prefix('#')))
+                // Files the test machine lacks: the same secrets inline.
+                .map(|l| {
+                    if l.starts_with("decision_token_file") {
+                        "decision_token = \"0123456789abcdef\"".to_string()
+                    } else if l.starts_with("signing_secret_file") {
+                        "signing_secret = \"0123456789abcdef0123\"".to_string()
+                    } else if l.starts_with("app_token_file") {
+                        String::new()
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let s = Settings::parse(&format!("{text}\n{block}\n")).unwrap();
+            let approval = s.sources["dataroom"].approval.as_ref().expect("approval");
+            assert_eq!(approval.fields.requester, "/request/email");
+            assert!(approval.approvers.has_email("Alice@example.com"));
+            assert!(s.slack.signing_secret.is_some());
+        }
+    }
+
+    #[test]
+    fn an_approval_source_needs_interactivity_and_approvers() {
+        let base = format!(
+            "{GOOD}\n[sources.dataroom]\nkind = \"approval\"\ndecision_url = \"https://c.example/d\"\nregion = \"UK\"\n"
+        );
+        let err = Settings::parse(&format!("{base}approvers = [\"U1\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("signing_secret") && err.contains("app_token"),
+            "{err}"
+        );
+        let slack = "[slack]\nsigning_secret = \"0123456789abcdef0123\"\n";
+        let err = Settings::parse(&format!("{base}{slack}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("approvers"), "{err}");
+        let err = Settings::parse(&format!("{base}approvers = [\"bob\"]\n{slack}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bob") && err.contains("user id"), "{err}");
+        let err = Settings::parse(&format!(
+            "{base}approvers = [\"U1\"]\nrequester = \"email\"\n{slack}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("sources.dataroom.requester") && err.contains("JSON pointer"),
+            "{err}"
+        );
+        assert!(Settings::parse(&format!("{base}approvers = [\"U1\"]\n{slack}")).is_ok());
+    }
+
+    #[test]
     fn on_status_rules_are_checked() {
         let with = |table: &str| {
             Settings::parse(&format!(

@@ -181,10 +181,76 @@ proptest! {
     }
 
     #[test]
+    fn any_json_to_an_approval_source_gets_a_2xx_or_a_4xx_json_error(
+        doc in any_json(),
+        request in prop::option::of((".{0,20}", ".{0,20}")),
+    ) {
+        // Either any JSON, or a nearly valid request with odd id and requester.
+        let body = match request {
+            Some((id, who)) => json!({"request": {"id": id, "email": who}, "groups": doc}),
+            None => doc,
+        };
+        check_any(approval_app(), "/hooks/dataroom", "application/json", body.to_string().as_bytes())?;
+    }
+
+    #[test]
+    fn any_signed_interaction_gets_a_2xx_or_a_4xx_json_error(
+        payload in any_json(),
+        click in prop::option::of((".{0,12}", ".{0,30}", ".{0,12}")),
+    ) {
+        // Either any JSON as the payload, or a block_actions payload with odd ids.
+        let payload = match click {
+            Some((action, block, user)) => json!({"type": "block_actions", "user": {"id": user},
+                "actions": [{"action_id": action, "block_id": block, "value": payload}],
+                "response_url": "http://127.0.0.1:9/x"}),
+            None => payload,
+        };
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish();
+        let app = approval_app();
+        let ts = (hookrelay::store::now_ms() / 1000).to_string();
+        let sig = hookrelay::slack::signature::SigningSecret::parse(SIGNING_SECRET)
+            .unwrap()
+            .sign(&ts, body.as_bytes());
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let answer = crate::helpers::Answer::read(
+            agent
+                .post(format!("{}/slack/interactions", app.address))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .header("X-Slack-Request-Timestamp", &ts)
+                .header("X-Slack-Signature", &sig)
+                .send(body.as_bytes())
+                .expect("relay answers"),
+        );
+        prop_assert!(
+            answer.status == 200 || ((400..500).contains(&answer.status) && answer.json["type"].is_string()),
+            "status {} for {}: {}", answer.status, payload, answer.text
+        );
+    }
+
+    #[test]
     fn any_damaged_opportunity_gets_a_2xx_or_a_4xx_json_error(doc in mutated_opportunity()) {
         let app = shared_app();
         check(app, doc.to_string().as_bytes(), "application/json")?;
     }
+}
+
+const SIGNING_SECRET: &str = "any-input-signing-secret-0123";
+
+/// A relay with an approval source and the Request URL on, shared like [`shared_app`].
+fn approval_app() -> &'static TestApp {
+    static APP: std::sync::OnceLock<TestApp> = std::sync::OnceLock::new();
+    APP.get_or_init(|| {
+        let slack = std::sync::Arc::new(crate::fake_slack::FakeSlack::start());
+        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+        let text = format!(
+            "{}\n[sources.dataroom]\nkind = \"approval\"\nid = \"/request/id\"\nrequester = \"/request/email\"\nchoices = \"/groups\"\ndecision_url = \"{}\"\napprovers = [\"U1\"]\nregion = \"UK\"\n[slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nresponse_url_hosts = [\"127.0.0.1\"]\n",
+            crate::helpers::config(&slack, dir.path()),
+            slack.url("decisions")
+        );
+        crate::helpers::spawn_with(&text, slack, dir)
+    })
 }
 
 /// One relay for all cases: starting one per case would make the run slow, and sharing it also

@@ -305,6 +305,31 @@ fn approve_sends_the_decision_with_retries_and_shows_processing_then_the_outcome
         ]
     );
     assert!(!record.text.contains(DECISION_TOKEN));
+
+    // The same record in the CLI, and the request found by its decision.
+    let shown = crate::cli::hr(&app, &["notifications", "show", &id.to_string()]).ok();
+    assert!(
+        shown
+            .stdout
+            .contains("decision     approved by u0alice (U0ALICE)"),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains(", choice Editor"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("refused: not an approver"),
+        "{}",
+        shown.stdout
+    );
+    let listed = crate::cli::hr(&app, &["notifications", "list", "--decision", "approved"]).ok();
+    assert!(
+        listed.stdout.contains("REQ-1") && listed.stdout.contains("approved"),
+        "{}",
+        listed.stdout
+    );
+    let undecided =
+        crate::cli::hr(&app, &["notifications", "list", "--decision", "undecided"]).ok();
+    assert!(!undecided.stdout.contains("REQ-1"), "{}", undecided.stdout);
 }
 
 #[test]

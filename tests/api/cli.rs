@@ -9,14 +9,14 @@ use crate::fake_slack::Reply;
 use crate::helpers::{opportunity, spawn_app, TestApp, ADMIN_TOKEN};
 
 /// What one run of the binary did.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
-    fn ok(self) -> Run {
+    pub fn ok(self) -> Run {
         assert_eq!(
             self.code,
             Some(0),
@@ -54,7 +54,7 @@ fn run(env: &[(&str, &str)], args: &[&str]) -> Run {
 }
 
 /// Runs `hookrelay ARGS` against `app` with the admin token from the environment.
-fn hr(app: &TestApp, args: &[&str]) -> Run {
+pub fn hr(app: &TestApp, args: &[&str]) -> Run {
     run(
         &[
             ("HOOKRELAY_URL", app.address.as_str()),

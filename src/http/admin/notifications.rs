@@ -35,6 +35,8 @@ pub struct ListQuery {
     source: Option<String>,
     owner_email: Option<String>,
     state: Option<String>,
+    /// Approval requests only: `undecided`, `approved` or `rejected`.
+    decision: Option<String>,
     limit: Option<usize>,
     cursor: Option<u64>,
 }
@@ -58,6 +60,13 @@ pub async fn list(
             )));
         }
     }
+    if let Some(d) = q.decision.as_deref() {
+        if !["undecided", "approved", "rejected"].contains(&d) {
+            return Err(AdminError::BadRequest(format!(
+                "decision {d:?} is not undecided, approved or rejected"
+            )));
+        }
+    }
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let end = keys::notification(q.cursor.unwrap_or(u64::MAX));
     let mut items = Vec::new();
@@ -76,6 +85,10 @@ pub async fn list(
                 continue;
             }
         }
+        let decision = decision_word(&n);
+        if q.decision.is_some() && q.decision.as_deref() != decision {
+            continue;
+        }
         let ds = deliveries(&state.store, &n)?;
         let overall = overall_state(&ds);
         if q.state.as_deref().is_some_and(|s| s != overall) {
@@ -85,16 +98,29 @@ pub async fn list(
             next_cursor = Some(n.id + 1);
             break;
         }
-        items.push(json!({
+        let mut item = json!({
             "id": n.id.to_string(),
             "source": n.source,
             "external_id": n.external_id,
             "received_at_ms": n.received_at_ms,
             "state": overall,
-        }));
+        });
+        if let Some(d) = decision {
+            item["decision"] = json!(d);
+        }
+        items.push(item);
     }
     Ok(HttpResponse::Ok()
         .json(json!({"items": items, "next_cursor": next_cursor.map(|c: u64| c.to_string())})))
+}
+
+/// An approval request's decision as one word; `None` for other kinds.
+fn decision_word(n: &Notification) -> Option<&'static str> {
+    (n.kind == SourceKind::Approval).then(|| {
+        n.decision
+            .as_ref()
+            .map_or("undecided", |d| d.verdict.as_str())
+    })
 }
 
 fn deliveries(store: &Store, n: &Notification) -> Result<Vec<Delivery>, AdminError> {
