@@ -100,7 +100,7 @@ fn render_approval(
 ) -> Value {
     match (kind, &n.decision) {
         (MessageKind::Ephemeral { text }, _) => approval::ephemeral(text),
-        (MessageKind::AskReason { .. }, _) => approval::render_reason_prompt(r, title, n.id),
+        (MessageKind::AskReason, _) => approval::render_reason_prompt(r, title, n.id),
         (MessageKind::Decision, Some(d)) => approval::decision_body(r, n.id, d),
         (MessageKind::DecisionShown { .. }, Some(d)) => {
             with_replace(approval::render_decided(r, title, d, &Sent::Processing))

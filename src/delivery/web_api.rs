@@ -14,8 +14,8 @@ use super::worker::{Step, Worker};
 use crate::config::WebApiRegion;
 use crate::slack::transport::Answer;
 use crate::slack::web_api::{self, Method, Posted};
-use crate::sources::approval::{self, Sent};
-use crate::store::records::{Delivery, DeliveryState, MessageKind, Notification, Record};
+use crate::sources::approval::Sent;
+use crate::store::records::{Delivery, DeliveryState, MessageKind, Notification};
 use crate::store::{now_ms, StoreError};
 
 /// How long an action waits when the post it needs is queued but already due: the post goes
@@ -103,27 +103,7 @@ impl Worker {
             (MessageKind::Delete { .. }, Some(p)) => {
                 (Method::Delete, json!({"channel": p.channel, "ts": p.ts}))
             }
-            (
-                MessageKind::AskReason {
-                    trigger_id: Some(trigger_id),
-                },
-                _,
-            ) => {
-                let Record::Approval(request) = n.record().map_err(|e| StoreError::Corrupt(e.0))?
-                else {
-                    return Ok(unrenderable());
-                };
-                (
-                    Method::ViewsOpen,
-                    json!({"trigger_id": trigger_id, "view": approval::reject_modal(&request, n.id)}),
-                )
-            }
-            (
-                MessageKind::Decision
-                | MessageKind::Ephemeral { .. }
-                | MessageKind::AskReason { trigger_id: None },
-                _,
-            ) => {
+            (MessageKind::Decision | MessageKind::Ephemeral { .. } | MessageKind::AskReason, _) => {
                 return Ok(Step::local(
                     RetryAction::Permanent {
                         reason: "this message goes to a URL, not through the Web API".into(),

@@ -19,9 +19,10 @@ use crate::clock::Clock;
 use crate::config::{RegionTarget, Settings, WebApiRegion};
 use crate::slack::transport::{Answer, Transport};
 use crate::slack::web_api::{read_answer, Method};
-use crate::sources::approval::{host_allowed, SlackUser};
+use crate::sources::approval::{host_allowed, reject_modal, SlackUser};
 use crate::store::click::{Click, ClickKind, Clicked};
 use crate::store::journal::Journal;
+use crate::store::records::Record;
 use crate::store::{Store, StoreError};
 use payload::Interaction;
 
@@ -108,9 +109,10 @@ impl Interactivity {
                     }
                     ok
                 });
-                if let Some(click) =
+                if let Some(mut click) =
                     self.click(notification_id, kind, user, response_url, trigger_id)?
                 {
+                    click.modal_opened = self.open_reject_modal(&click)?;
                     self.journal.click_blocking(click)?;
                 }
                 Ok(Reply::Ack)
@@ -198,8 +200,56 @@ impl Interactivity {
             response_url,
             trigger_id,
             web_api: bot.is_some(),
+            modal_opened: false,
             at_ms: self.clock.now_ms(),
         }))
+    }
+
+    /// For an approver's Reject in a bot-token region, opens the reason modal now: its trigger
+    /// expires 3 seconds after the click, too soon for a queue. `false` when there is no modal
+    /// to open or Slack refused it; the click's `response_url` then asks in the message.
+    fn open_reject_modal(&self, c: &Click) -> Result<bool, StoreError> {
+        let (ClickKind::Reject, true, true, Some(trigger)) =
+            (&c.kind, c.allowed, c.web_api, &c.trigger_id)
+        else {
+            return Ok(false);
+        };
+        let Some(n) = self.store.notification(c.notification_id)? else {
+            return Ok(false);
+        };
+        let (Ok(Record::Approval(request)), None) = (n.record(), &n.decision) else {
+            return Ok(false); // decided already: the click is answered "already decided"
+        };
+        let Some(api) = self
+            .settings
+            .regions
+            .get(&n.region)
+            .and_then(|r| r.target.web_api())
+        else {
+            return Ok(false);
+        };
+        let args = json!({"trigger_id": trigger, "view": reject_modal(&request, n.id)});
+        let answer = self.transport.call_api(
+            &self.settings.slack.api_url,
+            Method::ViewsOpen,
+            &api.token,
+            &args,
+        );
+        match answer {
+            Answer::Status {
+                code: 200, body, ..
+            } => match read_answer(&body) {
+                Ok(_) => Ok(true),
+                Err(e) => {
+                    log::warn!("views.open for request {} answered {e}; asking for the reason in the message instead.", n.id);
+                    Ok(false)
+                }
+            },
+            other => {
+                log::warn!("views.open for request {} failed ({other:?}); asking for the reason in the message instead.", n.id);
+                Ok(false)
+            }
+        }
     }
 
     /// A user's email from `users.info` (scope `users:read.email`), cached.

@@ -38,8 +38,11 @@ pub struct Click {
     /// For opening the reject modal (3 seconds); used when the region has a bot token.
     pub trigger_id: Option<String>,
     /// The request's region posts through the Web API (bot token): its message is edited with
-    /// `chat.update` and the reason asked in a modal.
+    /// `chat.update`.
     pub web_api: bool,
+    /// The reject modal was opened already (`views.open` must use the trigger within 3
+    /// seconds, so it is called before the click is stored); no reason prompt is queued.
+    pub modal_opened: bool,
     /// When the click arrived (ms).
     pub at_ms: u64,
 }
@@ -194,19 +197,18 @@ impl BatchState<'_> {
         Ok(())
     }
 
-    /// A modal with the bot token, else the message replaced by a reason input.
+    /// Without the modal, the message is replaced by a reason input (through the click's
+    /// `response_url`).
     fn ask_reason(&mut self, n: &mut Notification, c: &Click) -> Result<(), StoreError> {
-        let (target, url, trigger_id) = match (&c.trigger_id, &c.response_url) {
-            (Some(trigger), _) if c.web_api => (n.region.clone(), None, Some(trigger.clone())),
-            (_, Some(url)) => (target_key(url), Some(url.clone()), None),
-            _ => return Ok(()),
+        let (false, Some(url)) = (c.modal_opened, &c.response_url) else {
+            return Ok(());
         };
         let d = self.deliver(
             n.id,
-            &target,
-            url,
+            &target_key(url),
+            Some(url.clone()),
             c.at_ms,
-            MessageKind::AskReason { trigger_id },
+            MessageKind::AskReason,
         )?;
         n.deliveries.push(d);
         Ok(())

@@ -147,9 +147,9 @@ pub enum MessageKind {
     /// Approval: the message shows the outcome once delivery `after` (the `Decision`) has
     /// settled: sent, or could not be sent.
     DecisionResult { of: Option<u64>, after: u64 },
-    /// Approval: ask the clicker why they reject: a modal with a bot token (`trigger_id`),
-    /// else the message is replaced by a reason input through the `response_url`.
-    AskReason { trigger_id: Option<String> },
+    /// Approval: ask the clicker why they reject: the message is replaced by a reason input
+    /// through the `response_url` (with a bot token a modal is opened at once instead).
+    AskReason,
     /// Approval: a note only the clicker sees, through the `response_url`.
     Ephemeral { text: String },
 }
@@ -168,7 +168,7 @@ impl MessageKind {
             | MessageKind::Changes { .. }
             | MessageKind::Moved { .. }
             | MessageKind::Decision
-            | MessageKind::AskReason { .. }
+            | MessageKind::AskReason
             | MessageKind::Ephemeral { .. } => None,
         }
     }

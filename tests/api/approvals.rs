@@ -652,3 +652,23 @@ fn socket_mode_takes_clicks_without_an_inbound_request_acknowledges_and_reconnec
     let (_, ack) = socket.exchange(envelope("env-3", submission));
     assert_eq!(ack["payload"]["response_action"], "errors");
 }
+
+#[test]
+fn when_the_modal_cannot_open_the_reason_is_asked_in_the_message() {
+    let Approvals { app, api } = spawn(true, false);
+    let id = post_request(&app, "REQ-NOMODAL");
+    api.wait_ok("chat.postMessage", 1);
+    api.script(
+        "views.open",
+        [crate::fake_web_api::ApiReply::Error("expired_trigger_id")],
+    );
+    signed(&app, &click(id, "reject", ALICE, &app.slack.url("resp-8")));
+    let prompt = wait_for(&app.slack, "resp-8", "the reason prompt", |r| {
+        r.body["replace_original"] == true
+    });
+    assert!(prompt
+        .body
+        .to_string()
+        .contains(&format!("hookrelay_reason:{id}")));
+    assert_eq!(api.calls_of("views.open").len(), 1);
+}
