@@ -141,6 +141,7 @@ impl Application {
             heartbeat: dispatcher.heartbeat(),
             scheduler: scheduler_tx,
             interactivity,
+            replays: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()

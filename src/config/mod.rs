@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::slack::target::WebhookUrl;
 use crate::sources::generic::{GenericSettings, MAX_FIELDS};
+use crate::sources::signature::{self, InboundSignature};
 use crate::sources::status::{self, StatusAction, StatusRules};
 use crate::sources::SourceKind;
 use raw::RawConfig;
@@ -228,6 +229,8 @@ pub struct SourceSettings {
     pub on_status: Option<StatusRules>,
     /// approval: the request's fields, the decision URL and token, the approvers.
     pub approval: Option<approval::ApprovalSettings>,
+    /// If set, every request must be signed (Standard Webhooks or X-Hub-Signature-256).
+    pub signature: Option<InboundSignature>,
 }
 
 /// Tray's seed advises grouping identical notifications; 10 s catches a burst of edits.
@@ -658,7 +661,90 @@ fn source_settings(
         generic,
         approval,
         on_status: status_rules(name, s)?,
+        signature: inbound_signature(name, s)?,
     })
+}
+
+/// `verify` and its secrets (inline or one per line in a file; several allow rotation).
+fn inbound_signature(
+    name: &str,
+    s: &raw::RawSource,
+) -> Result<Option<InboundSignature>, ConfigError> {
+    let key = |field: &str| format!("sources.{name}.{field}");
+    let secrets: Vec<String> = match (&s.signing_secrets, &s.signing_secrets_file) {
+        (Some(list), None) => list.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                ConfigError::invalid(
+                    &key("signing_secrets_file"),
+                    path,
+                    &format!("cannot be read ({e})"),
+                    "a file readable by the hookrelay user only, one secret per line",
+                )
+            })?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect(),
+        (None, None) => Vec::new(),
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(
+                &key("signing_secrets"),
+                "(and signing_secrets_file)",
+                "is set twice",
+                "one of them",
+            ))
+        }
+    };
+    let scheme = match s.verify.as_deref() {
+        None if secrets.is_empty() => return Ok(None),
+        None => {
+            return Err(ConfigError::invalid(
+                &key("signing_secrets"),
+                "(hidden)",
+                "needs verify = \"standard-webhooks\" or \"hub-signature-256\" to say how requests are signed",
+                "verify = \"standard-webhooks\"",
+            ))
+        }
+        Some(v) => v,
+    };
+    if secrets.is_empty() {
+        return Err(ConfigError::invalid(
+            &key("signing_secrets"),
+            "(none)",
+            "must hold at least one secret when verify is set",
+            "[\"whsec_…\"]",
+        ));
+    }
+    match scheme {
+        "standard-webhooks" => {
+            let keys = secrets
+                .iter()
+                .enumerate()
+                .map(|(i, secret)| {
+                    signature::standard_key(secret).ok_or_else(|| {
+                        ConfigError::invalid(
+                            &key(&format!("signing_secrets[{i}]")),
+                            "(hidden)",
+                            "is not a Standard Webhooks secret (whsec_ + base64)",
+                            "\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(InboundSignature::StandardWebhooks(keys)))
+        }
+        "hub-signature-256" => Ok(Some(InboundSignature::HubSha256(
+            secrets.into_iter().map(String::into_bytes).collect(),
+        ))),
+        other => Err(ConfigError::invalid(
+            &key("verify"),
+            other,
+            "is not a known signature scheme",
+            "\"standard-webhooks\" or \"hub-signature-256\"",
+        )),
+    }
 }
 
 /// `[sources.NAME.on_status]` and `status_field`, checked.

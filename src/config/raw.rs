@@ -199,6 +199,9 @@ pub struct RawSource {
     pub decision_token: Option<String>,
     pub decision_token_file: Option<String>,
     pub approvers: Option<Vec<String>>,
+    pub verify: Option<String>,
+    pub signing_secrets: Option<Vec<String>>,
+    pub signing_secrets_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -21,6 +21,7 @@ use crate::routing;
 use crate::sources::approval::ApprovalRequest;
 use crate::sources::generic::{self, GenericSettings};
 use crate::sources::opportunity::Opportunity;
+use crate::sources::signature::{Headers as SignatureHeaders, InboundSignatureError};
 use crate::sources::tray_commerce::{TrayError, TrayNotification};
 use crate::sources::{InvalidRecord, SourceKind};
 use crate::store::journal::{Accepted, Idempotency, Journal, NewNotification};
@@ -62,6 +63,8 @@ pub struct IntakeState {
     pub scheduler: crossbeam_channel::Sender<crate::delivery::scheduler::Event>,
     /// Button clicks from Slack, shared with the Socket Mode thread.
     pub interactivity: Arc<crate::interactivity::Interactivity>,
+    /// `webhook-id`s of signed requests already taken.
+    pub replays: super::replay::ReplayGuard,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +91,8 @@ pub enum HookError {
     BadForm(String),
     #[error("the relay already holds {0} undelivered messages (store.max_pending); nothing was kept, send it again later")]
     Backlog(u64),
+    #[error("{0}")]
+    Signature(InboundSignatureError),
     #[error("the notification could not be stored durably ({0}); send it again later (a repeat of one that was kept after all is answered as a duplicate)")]
     Store(StoreError),
 }
@@ -107,6 +112,7 @@ impl HookError {
             HookError::BadForm(_) => "invalid_request",
             HookError::Store(_) => "store_unavailable",
             HookError::Backlog(_) => "backlog_full",
+            HookError::Signature(e) => e.kind(),
         }
     }
 }
@@ -115,7 +121,7 @@ impl ResponseError for HookError {
     fn status_code(&self) -> StatusCode {
         match self {
             HookError::UnknownSource(_) => StatusCode::NOT_FOUND,
-            HookError::MissingToken => StatusCode::UNAUTHORIZED,
+            HookError::MissingToken | HookError::Signature(_) => StatusCode::UNAUTHORIZED,
             HookError::WrongToken => StatusCode::FORBIDDEN,
             HookError::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -190,7 +196,54 @@ async fn receive_webhook(
         require_json(&content_type)?;
     }
     let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let webhook_id = verify_signature(&req, settings, &body, &state, &source)?;
+    let result = store_webhook(&source, settings, &body, &content_type, &state).await;
+    if let (Err(_), Some(id)) = (&result, &webhook_id) {
+        // Not stored: the sender's retry (same webhook-id) must be taken.
+        state.replays.release(&source, id);
+    }
+    result
+}
 
+/// Checks a signed source's signature and claims its `webhook-id`; returns the id to give back
+/// if the request is not stored after all.
+fn verify_signature(
+    req: &HttpRequest,
+    settings: &SourceSettings,
+    body: &[u8],
+    state: &IntakeState,
+    source: &str,
+) -> Result<Option<String>, HookError> {
+    let Some(scheme) = &settings.signature else {
+        return Ok(None);
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let headers = SignatureHeaders {
+        webhook_id: header("webhook-id"),
+        webhook_timestamp: header("webhook-timestamp"),
+        webhook_signature: header("webhook-signature"),
+        hub_signature_256: header("x-hub-signature-256"),
+    };
+    let now_ms = state.clock.now_ms();
+    let id = scheme
+        .verify(&headers, body, now_ms / 1000)
+        .map_err(HookError::Signature)?;
+    match id {
+        Some(id) if !state.replays.claim(source, id, now_ms) => {
+            Err(HookError::Signature(InboundSignatureError::Replayed))
+        }
+        id => Ok(id.map(str::to_string)),
+    }
+}
+
+async fn store_webhook(
+    source: &str,
+    settings: &SourceSettings,
+    body: &[u8],
+    content_type: &str,
+    state: &web::Data<IntakeState>,
+) -> Result<(HttpResponse, &'static str), HookError> {
+    let source = source.to_string();
     let (doc, raw, idempotency) = match settings.kind {
         SourceKind::Opportunity => {
             let doc = parse_json(&body)?;

@@ -7,6 +7,7 @@ pub mod health;
 pub mod hooks;
 pub mod interactions;
 pub mod rainforest;
+pub mod replay;
 pub mod status_page;
 
 use actix_web::web;

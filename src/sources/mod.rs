@@ -7,6 +7,7 @@ pub mod approval;
 pub mod generic;
 pub mod opportunity;
 pub mod rainforest;
+pub mod signature;
 pub mod status;
 pub mod tray_commerce;
 

@@ -16,6 +16,7 @@ mod intake;
 mod ops;
 mod recovery;
 mod service;
+mod signed;
 mod sources;
 mod status_page;
 mod web_api;
