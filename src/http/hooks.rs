@@ -246,13 +246,13 @@ async fn store_webhook(
     let source = source.to_string();
     let (doc, raw, idempotency) = match settings.kind {
         SourceKind::Opportunity => {
-            let doc = parse_json(&body)?;
+            let doc = parse_json(body)?;
             let o = Opportunity::parse(&doc).map_err(HookError::Invalid)?;
-            let raw = String::from_utf8_lossy(&body).into_owned();
+            let raw = String::from_utf8_lossy(body).into_owned();
             (doc, raw, Idempotency::Versioned(o.id))
         }
         SourceKind::Generic => {
-            let doc = parse_json(&body)?;
+            let doc = parse_json(body)?;
             let fallback = GenericSettings {
                 id_pointer: None,
                 title: String::new(),
@@ -260,11 +260,11 @@ async fn store_webhook(
             };
             let key = generic::parse(&doc, settings.generic.as_ref().unwrap_or(&fallback))
                 .map_err(HookError::Invalid)?;
-            let raw = String::from_utf8_lossy(&body).into_owned();
+            let raw = String::from_utf8_lossy(body).into_owned();
             (doc, raw, key.map_or(Idempotency::None, Idempotency::Dedupe))
         }
         SourceKind::TrayCommerce => {
-            let n = TrayNotification::parse(&body, &content_type).map_err(|e| match e {
+            let n = TrayNotification::parse(body, content_type).map_err(|e| match e {
                 TrayError::MediaType(m) => HookError::MediaType(m),
                 other => HookError::BadForm(other.to_string()),
             })?;
@@ -280,7 +280,7 @@ async fn store_webhook(
             )
         }
         SourceKind::Approval => {
-            let doc = parse_json(&body)?;
+            let doc = parse_json(body)?;
             let fields = settings
                 .approval
                 .as_ref()
