@@ -641,6 +641,16 @@ fn source_settings(
         SourceKind::Approval => Some(approval::approval_settings(name, s)?),
         _ => None,
     };
+    if let (Some(a), Some(r)) = (&approval, region.as_ref().and_then(|r| regions.get(r))) {
+        if !a.approvers.emails.is_empty() && r.target.web_api().is_none() {
+            return Err(ConfigError::invalid(
+                &key("approvers"),
+                "(emails)",
+                "lists emails, but its region has no bot token to look up who clicked (users.info)",
+                "Slack user ids such as \"U0123ABCD\", or a bot token for the region",
+            ));
+        }
+    }
     if let Some(token) = &s.token {
         if token.len() < 16 {
             return Err(ConfigError::invalid(
@@ -1169,7 +1179,7 @@ mod tests {
             let s = Settings::parse(&format!("{text}\n{block}\n")).unwrap();
             let approval = s.sources["dataroom"].approval.as_ref().expect("approval");
             assert_eq!(approval.fields.requester, "/request/email");
-            assert!(approval.approvers.has_email("Alice@example.com"));
+            assert!(approval.approvers.has_id("U0456EFGH"));
             assert!(s.slack.signing_secret.is_some());
         }
     }

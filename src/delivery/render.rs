@@ -102,15 +102,14 @@ fn render_approval(
         (MessageKind::Ephemeral { text }, _) => approval::ephemeral(text),
         (MessageKind::AskReason, _) => approval::render_reason_prompt(r, title, n.id),
         (MessageKind::Decision, Some(d)) => approval::decision_body(r, n.id, d),
-        (MessageKind::DecisionShown { .. }, Some(d)) => {
-            with_replace(approval::render_decided(r, title, d, &Sent::Processing))
+        (MessageKind::DecisionShown { .. } | MessageKind::DecisionResult { .. }, Some(d)) => {
+            with_replace(approval::render_decided(
+                r,
+                title,
+                d,
+                sent.unwrap_or(&Sent::Processing),
+            ))
         }
-        (MessageKind::DecisionResult { .. }, Some(d)) => with_replace(approval::render_decided(
-            r,
-            title,
-            d,
-            sent.unwrap_or(&Sent::Processing),
-        )),
         _ => approval::render_request(r, title, n.id),
     }
 }

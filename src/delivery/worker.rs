@@ -153,8 +153,16 @@ impl Worker {
             Ok(payload) => {
                 let headers = self.decision_headers(n, d);
                 let answer = self.transport.send_with_headers(url, &payload, &headers);
+                let action = match (&d.message, &answer) {
+                    // A requesting system that answers a repeated Idempotency-Key with 409 has
+                    // the decision already.
+                    (MessageKind::Decision, Answer::Status { code: 409, .. }) => {
+                        RetryAction::Delivered
+                    }
+                    _ => classify(&answer),
+                };
                 Step::Tried {
-                    action: classify(&answer),
+                    action,
                     answer: Some(answer),
                     posted: None,
                     note: None,
@@ -187,23 +195,22 @@ impl Worker {
         headers
     }
 
-    /// For a message shown once another delivery settled (an approval's outcome after its
-    /// decision was sent): how that went, or `Err(until)` while it is still queued.
+    /// For an approval's message: how far its decision got, or `Err(until)` when the message
+    /// must wait until the decision has settled (the outcome is shown after the 2xx).
     fn settled(&self, d: &Delivery, due_ms: u64) -> Result<Result<Option<Sent>, u64>, StoreError> {
-        let Some(after) = d.message.waits_for() else {
+        let Some(decision) = d.message.reports_on() else {
             return Ok(Ok(None));
         };
-        Ok(match self.store.delivery(after)? {
-            None => Ok(Some(Sent::Failed(
-                "its delivery record is gone".to_string(),
-            ))),
+        Ok(match self.store.delivery(decision)? {
+            None => Ok(Some(Sent::Failed)),
             Some(a) => match a.state {
                 DeliveryState::Delivered { .. } => Ok(Some(Sent::Done)),
-                DeliveryState::Dead { reason, .. } => Ok(Some(Sent::Failed(reason))),
+                DeliveryState::Dead { .. } => Ok(Some(Sent::Failed)),
                 // Look again just after its next try, and never sooner than a second from now.
-                DeliveryState::Pending { next_at_ms } => {
+                DeliveryState::Pending { next_at_ms } if d.message.waits_for().is_some() => {
                     Err(next_at_ms.max(due_ms).max(now_ms() + 1000) + 1)
                 }
+                DeliveryState::Pending { .. } => Ok(Some(Sent::Processing)),
             },
         })
     }

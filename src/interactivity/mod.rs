@@ -20,7 +20,7 @@ use crate::config::{RegionTarget, Settings, WebApiRegion};
 use crate::slack::transport::{Answer, Transport};
 use crate::slack::web_api::{read_answer, Method};
 use crate::sources::approval::{host_allowed, reject_modal, SlackUser};
-use crate::store::click::{Click, ClickKind, Clicked};
+use crate::store::click::{Approver, Click, ClickKind, Clicked};
 use crate::store::journal::Journal;
 use crate::store::records::Record;
 use crate::store::{Store, StoreError};
@@ -28,6 +28,8 @@ use payload::Interaction;
 
 /// How long a user's email from `users.info` is trusted; a changed email applies after this.
 const EMAIL_CACHE: Duration = Duration::from_secs(600);
+/// `users.info` runs before Slack gets its answer, which Slack wants within 3 seconds.
+const USERS_INFO_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// What to answer Slack.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,16 +189,24 @@ impl Interactivity {
                 RegionTarget::Webhook(_) => None,
             });
         let approvers = &approval.approvers;
-        let allowed = approvers.has_id(&user.id)
-            || (!approvers.emails.is_empty()
-                && bot
-                    .and_then(|api| self.email_of(api, &user.id))
-                    .is_some_and(|email| approvers.has_email(&email)));
+        let approver = if approvers.has_id(&user.id) {
+            Approver::Yes
+        } else if approvers.emails.is_empty() {
+            Approver::No
+        } else {
+            match bot.map(|api| self.email_of(api, &user.id)) {
+                // No bot token in this region: emails cannot be checked, only ids count.
+                None => Approver::No,
+                Some(Err(())) => Approver::Unknown,
+                Some(Ok(Some(email))) if approvers.has_email(&email) => Approver::Yes,
+                Some(Ok(_)) => Approver::No,
+            }
+        };
         Ok(Some(Click {
             notification_id,
             user,
             kind,
-            allowed,
+            approver,
             response_url,
             trigger_id,
             web_api: bot.is_some(),
@@ -209,9 +219,12 @@ impl Interactivity {
     /// expires 3 seconds after the click, too soon for a queue. `false` when there is no modal
     /// to open or Slack refused it; the click's `response_url` then asks in the message.
     fn open_reject_modal(&self, c: &Click) -> Result<bool, StoreError> {
-        let (ClickKind::Reject, true, true, Some(trigger)) =
-            (&c.kind, c.allowed, c.web_api, &c.trigger_id)
-        else {
+        let (ClickKind::Reject, true, true, Some(trigger)) = (
+            &c.kind,
+            c.approver == Approver::Yes,
+            c.web_api,
+            &c.trigger_id,
+        ) else {
             return Ok(false);
         };
         let Some(n) = self.store.notification(c.notification_id)? else {
@@ -252,12 +265,13 @@ impl Interactivity {
         }
     }
 
-    /// A user's email from `users.info` (scope `users:read.email`), cached.
-    fn email_of(&self, api: &WebApiRegion, user_id: &str) -> Option<String> {
+    /// A user's email from `users.info` (scope `users:read.email`), cached; `Err` when Slack
+    /// could not be asked (a passing failure: not cached).
+    fn email_of(&self, api: &WebApiRegion, user_id: &str) -> Result<Option<String>, ()> {
         if let Ok(cache) = self.emails.lock() {
             if let Some((email, at)) = cache.get(user_id) {
                 if at.elapsed() < EMAIL_CACHE {
-                    return email.clone();
+                    return Ok(email.clone());
                 }
             }
         }
@@ -266,6 +280,7 @@ impl Interactivity {
             Method::UsersInfo,
             api.token.expose(),
             &[("user", user_id)],
+            Some(USERS_INFO_TIMEOUT),
         );
         let email = match answer {
             Answer::Status {
@@ -274,19 +289,25 @@ impl Interactivity {
                 Ok(fields) => fields["user"]["profile"]["email"]
                     .as_str()
                     .map(str::to_string),
+                Err(e) if e.starts_with("unreadable") => {
+                    log::warn!("users.info for {user_id} gave {e}; the click is refused for now.");
+                    return Err(());
+                }
                 Err(e) => {
                     log::warn!("users.info for {user_id} answered {e}; approvers listed by email cannot be matched (the app needs users:read.email).");
                     None
                 }
             },
             other => {
-                log::warn!("users.info for {user_id} failed ({other:?}); the click is treated as not an approver's.");
-                return None; // not cached: a passing failure
+                log::warn!(
+                    "users.info for {user_id} failed ({other:?}); the click is refused for now."
+                );
+                return Err(());
             }
         };
         if let Ok(mut cache) = self.emails.lock() {
             cache.insert(user_id.to_string(), (email.clone(), Instant::now()));
         }
-        email
+        Ok(email)
     }
 }

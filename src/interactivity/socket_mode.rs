@@ -1,10 +1,12 @@
 //! Socket Mode: interactions over an outbound WebSocket, so a box behind a firewall needs no
 //! inbound port. `apps.connections.open` (with the app-level token) gives a `wss://` URL; Slack
 //! sends `hello`, then envelopes, each acknowledged with its `envelope_id` once the click is
-//! stored (Slack sends again what is not acknowledged). A `disconnect` message, a closed or
-//! broken link, or a failed open leads to a new connection, with backoff after failures.
+//! stored. A click that could not be stored is not acknowledged: Slack shows the clicker an
+//! error and the click can be made again. A `disconnect` message, a closed, silent or broken
+//! link, or a failed open leads to a new connection, with backoff after failures. The WebSocket
+//! connects directly (it does not use `HTTPS_PROXY`).
 
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,6 +22,12 @@ use crate::slack::web_api::{read_answer, AppToken, Method};
 
 /// How often the reader wakes to answer pings and see a stop.
 const POLL: Duration = Duration::from_millis(250);
+/// Limits for opening a connection: TCP connect, then the TLS and WebSocket handshakes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Silence after which the relay pings Slack, and after which it gives the link up.
+const PING_AFTER: Duration = Duration::from_secs(30);
+const DEAD_AFTER: Duration = Duration::from_secs(90);
 /// Backoff between failed connection attempts: from the first to the last.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
@@ -82,6 +90,7 @@ fn open(ctx: &Interactivity, token: &AppToken) -> Result<Socket, String> {
         Method::AppsConnectionsOpen,
         token.expose(),
         &[],
+        None,
     );
     let url = match answer {
         Answer::Status {
@@ -93,34 +102,95 @@ fn open(ctx: &Interactivity, token: &AppToken) -> Result<Socket, String> {
         Answer::Status { code, .. } => return Err(format!("apps.connections.open: HTTP {code}")),
         Answer::NoAnswer(e) => return Err(format!("apps.connections.open: {e}")),
     };
-    let (socket, _) = tungstenite::connect(url.as_str())
-        .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
+    // The URL carries a ticket: errors say where, never the URL itself.
+    let uri: tungstenite::http::Uri = url
+        .parse()
+        .map_err(|_| "apps.connections.open gave an unusable url".to_string())?;
+    let host = uri.host().unwrap_or("").to_string();
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("ws") {
+        80
+    } else {
+        443
+    });
+    let addr = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))?;
+    let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let timeouts = |s: &TcpStream, t: Duration| {
+        s.set_read_timeout(Some(t))
+            .and_then(|()| s.set_write_timeout(Some(t)))
+            .map_err(|e| format!("cannot set timeouts: {e}"))
+    };
+    timeouts(&stream, HANDSHAKE_TIMEOUT)?;
+    let (socket, _) = tungstenite::client_tls(url.as_str(), stream).map_err(|e| {
+        format!(
+            "the WebSocket handshake with {host} failed: {}",
+            handshake_error(&e)
+        )
+    })?;
     let tcp = match socket.get_ref() {
         MaybeTlsStream::Plain(s) => s,
         MaybeTlsStream::Rustls(s) => s.get_ref(),
         _ => return Err("unexpected WebSocket stream".into()),
     };
-    tcp.set_read_timeout(Some(POLL))
-        .map_err(|e| format!("cannot set a read timeout: {e}"))?;
+    timeouts(tcp, POLL)?;
     Ok(socket)
+}
+
+/// What a handshake error says, without the URL (it holds the connection's ticket).
+fn handshake_error<R: tungstenite::handshake::HandshakeRole>(
+    e: &tungstenite::handshake::HandshakeError<R>,
+) -> String {
+    match e {
+        tungstenite::handshake::HandshakeError::Failure(tungstenite::Error::Http(r)) => {
+            format!("HTTP {}", r.status())
+        }
+        tungstenite::handshake::HandshakeError::Failure(tungstenite::Error::Io(e)) => e.to_string(),
+        tungstenite::handshake::HandshakeError::Failure(tungstenite::Error::Tls(e)) => {
+            e.to_string()
+        }
+        tungstenite::handshake::HandshakeError::Failure(_) => "protocol error".into(),
+        tungstenite::handshake::HandshakeError::Interrupted(_) => "timed out".into(),
+    }
 }
 
 /// Reads frames until the connection ends.
 fn serve(ctx: &Interactivity, socket: &mut Socket, stop: &AtomicBool, wait: &mut Duration) -> End {
+    let mut heard = Instant::now();
+    let mut pinged = false;
     loop {
         if stop.load(Ordering::SeqCst) {
             return End::Stop;
         }
         let frame = match socket.read() {
             Ok(Message::Text(text)) => text,
-            Ok(Message::Close(_)) => return End::Reconnect,
-            Ok(_) => continue, // pings are answered by tungstenite on the next flush
+            Ok(Message::Close(_)) => return End::Failed("Slack closed the connection".into()),
+            Ok(_) => {
+                // Pings, pongs: the link is alive (tungstenite answers pings on the next flush).
+                heard = Instant::now();
+                pinged = false;
+                continue;
+            }
             Err(tungstenite::Error::Io(e))
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
+                // A half-open link shows as silence: ping it, then give it up.
+                let quiet = heard.elapsed();
+                if quiet > DEAD_AFTER {
+                    return End::Failed(format!("no frame from Slack for {quiet:?}"));
+                }
+                if quiet > PING_AFTER && !pinged {
+                    pinged = true;
+                    if let Err(e) = socket.send(Message::Ping(Default::default())) {
+                        return End::Failed(e.to_string());
+                    }
+                }
                 if let Err(e) = socket.flush() {
                     return End::Failed(e.to_string());
                 }
@@ -128,6 +198,8 @@ fn serve(ctx: &Interactivity, socket: &mut Socket, stop: &AtomicBool, wait: &mut
             }
             Err(e) => return End::Failed(e.to_string()),
         };
+        heard = Instant::now();
+        pinged = false;
         let Ok(message) = serde_json::from_str::<Value>(frame.as_str()) else {
             log::warn!("Socket Mode sent a frame that is not JSON; ignored.");
             continue;

@@ -47,6 +47,7 @@ pub fn check(settings: &Settings) -> Result<Report, TransportError> {
                 method,
                 api.token.expose(),
                 fields,
+                None,
             ))
         };
         // api.test first: an unreachable API (proxy, firewall) is not a bad token. Any JSON

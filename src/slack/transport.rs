@@ -137,20 +137,24 @@ impl Transport {
 
     /// Calls a read method (`auth.test`, `conversations.info`) with form fields: Slack takes
     /// JSON bodies only for its write methods.
-    /// `bearer` is a bot token's or (for `apps.connections.open`) an app token's value.
+    /// `bearer` is a bot token's or (for `apps.connections.open`) an app token's value;
+    /// `timeout` shortens `delivery.timeout` for a call someone waits for.
     pub fn call_api_form(
         &self,
         base: &str,
         method: Method,
         bearer: &str,
         fields: &[(&str, &str)],
+        timeout: Option<Duration>,
     ) -> Answer {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
-        let sent = self
-            .agent
-            .post(format!("{base}{}", method.name()))
+        let mut request = self.agent.post(format!("{base}{}", method.name()));
+        if let Some(t) = timeout {
+            request = request.config().timeout_global(Some(t)).build();
+        }
+        let sent = request
             .header("Authorization", format!("Bearer {bearer}"))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .send(body.as_bytes());

@@ -280,8 +280,8 @@ pub enum Sent {
     Processing,
     /// The requesting system answered 2xx.
     Done,
-    /// It could not be sent (a dead letter): why.
-    Failed(String),
+    /// It could not be sent (a dead letter; the reason is in the record, not the channel).
+    Failed,
 }
 
 /// The body POSTed to the requesting system. `decision_id` is the same on every attempt, so a
@@ -362,35 +362,42 @@ pub fn render_decided(r: &ApprovalRequest, title: &str, d: &Decision, sent: &Sen
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
         )
     );
-    let (icon, verdict) = match d.verdict {
-        Verdict::Approved => (":white_check_mark:", "Approved"),
-        Verdict::Rejected => (":x:", "Rejected"),
+    let verdict = match d.verdict {
+        Verdict::Approved => "Approved",
+        Verdict::Rejected => "Rejected",
     };
-    let mut line = format!("{icon} *{verdict}* by <@{}> {when}", d.by.id);
+    // ✅/❌ only once the requesting system has it: until then the decision is on its way.
+    let (icon, head, status) = match sent {
+        Sent::Processing => (
+            ":hourglass_flowing_sand:",
+            format!("{verdict} by <@{}> {when}: processing", d.by.id),
+            "Processing: sending the decision to the requesting system…",
+        ),
+        Sent::Done => (
+            if d.verdict == Verdict::Approved { ":white_check_mark:" } else { ":x:" },
+            format!("*{verdict}* by <@{}> {when}", d.by.id),
+            "The requesting system has the decision.",
+        ),
+        Sent::Failed => (
+            ":warning:",
+            format!("{verdict} by <@{}> {when}, but not delivered", d.by.id),
+            "The requesting system has not received this decision; hookrelay's operator sees it in the dead letters.",
+        ),
+    };
+    let mut line = format!("{icon} {head}");
     if let Some(c) = &d.choice {
         line.push_str(&format!(" · {}", mrkdwn(&c.label, OPTION_MAX)));
     }
     if let Some(reason) = &d.reason {
         line.push_str(&format!("\n*Reason:* {}", mrkdwn(reason, REASON_MAX)));
     }
-    let status = match sent {
-        Sent::Processing => {
-            ":hourglass_flowing_sand: Processing: sending the decision to the requesting system…"
-                .to_string()
-        }
-        Sent::Done => "The requesting system has the decision.".to_string(),
-        Sent::Failed(why) => format!(
-            ":warning: The decision could not be sent to the requesting system: {}",
-            mrkdwn(why, 500)
-        ),
-    };
     let mut blocks = request_blocks(r, title);
     blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": line}}));
     blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": status}]}));
     let word = match sent {
         Sent::Processing => "processing",
-        Sent::Done => verdict,
-        Sent::Failed(_) => "not delivered",
+        Sent::Done => "done",
+        Sent::Failed => "not delivered",
     };
     json!({
         "text": mrkdwn(&format!("{title} from {}: {verdict} by {} ({word})", r.requester, d.by.name), 300),
@@ -401,15 +408,20 @@ pub fn render_decided(r: &ApprovalRequest, title: &str, d: &Decision, sent: &Sen
 /// Without a bot token there is no modal: the message is replaced by one asking for the reason
 /// in an input that sends on Enter.
 pub fn render_reason_prompt(r: &ApprovalRequest, title: &str, notification_id: u64) -> Value {
-    let mut blocks = request_blocks(r, title);
-    blocks.push(json!({
-        "type": "input", "block_id": format!("{REASON_BLOCK}:{notification_id}"),
-        "dispatch_action": true,
-        "label": {"type": "plain_text", "text": "Why is it rejected? (required; press Enter to reject)"},
-        "element": {"type": "plain_text_input", "action_id": REJECT_REASON, "multiline": false,
-            "dispatch_action_config": {"trigger_actions_on": ["on_enter_pressed"]}},
-    }));
-    json!({"replace_original": true, "text": format!("{title}: a reason is needed to reject"), "blocks": blocks})
+    // The request stays as it was (other approvers may still approve); the input is added.
+    let mut message = render_request(r, title, notification_id);
+    if let Some(blocks) = message["blocks"].as_array_mut() {
+        blocks.push(json!({
+            "type": "input", "block_id": format!("{REASON_BLOCK}:{notification_id}"),
+            "dispatch_action": true,
+            "label": {"type": "plain_text", "text": "To reject: why? (required; press Enter to send)"},
+            "element": {"type": "plain_text_input", "action_id": REJECT_REASON, "multiline": false,
+                "dispatch_action_config": {"trigger_actions_on": ["on_enter_pressed"]}},
+        }));
+    }
+    message["replace_original"] = json!(true);
+    message["text"] = json!(format!("{title}: a reason is needed to reject"));
+    message
 }
 
 /// With a bot token: the modal asking for the reason (`views.open`).

@@ -158,8 +158,33 @@ impl BatchState<'_> {
             if n.anchor == Some(*id) {
                 n.anchor = Some(new_id);
             }
+            // A replayed decision: the message showed it could not be sent; it shows the
+            // outcome of this attempt too, where it showed the last one.
+            if old.message == MessageKind::Decision {
+                for shown in self.results_of(&n, *id)? {
+                    let of = shown.message.acts_on();
+                    let result = MessageKind::DecisionResult { of, after: new_id };
+                    let d = self.deliver(n.id, &shown.region, shown.url, now, result)?;
+                    n.deliveries.push(d);
+                }
+            }
             self.notifications.insert(old.notification_id, n);
             out.push(Some(new_id));
+        }
+        Ok(out)
+    }
+
+    /// The deliveries that showed the outcome of decision delivery `decision`.
+    fn results_of(&self, n: &Notification, decision: u64) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        for id in &n.deliveries {
+            let Some(v) = self.deep_get(&keys::delivery(*id))? else {
+                continue;
+            };
+            let d: Delivery = decode(&v)?;
+            if matches!(d.message, MessageKind::DecisionResult { after, .. } if after == decision) {
+                out.push(d);
+            }
         }
         Ok(out)
     }

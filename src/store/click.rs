@@ -32,7 +32,7 @@ pub struct Click {
     pub user: SlackUser,
     pub kind: ClickKind,
     /// Whether the clicker is on the source's approvers list.
-    pub allowed: bool,
+    pub approver: Approver,
     /// Where a reply to this click goes (30 minutes, 5 uses); `None` from a modal.
     pub response_url: Option<String>,
     /// For opening the reject modal (3 seconds); used when the region has a bot token.
@@ -47,6 +47,15 @@ pub struct Click {
     pub at_ms: u64,
 }
 
+/// Whether a clicker may decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approver {
+    Yes,
+    No,
+    /// Listed by email, but Slack could not say whose email this is right now.
+    Unknown,
+}
+
 /// What a click did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Clicked {
@@ -56,6 +65,8 @@ pub enum Clicked {
     AlreadyDecided(Decision),
     /// The clicker is not an approver; nothing was decided.
     NotAllowed,
+    /// Whether the clicker is an approver could not be checked; nothing was decided.
+    Unchecked,
     /// A reject without a reason: the reason is being asked for.
     AskedReason,
     /// No approval request with that id (purged, or not one of ours).
@@ -70,9 +81,12 @@ impl BatchState<'_> {
         let Ok(Record::Approval(request)) = n.record() else {
             return Ok(Clicked::NotFound);
         };
-        let (outcome, note) = if !c.allowed {
+        let (outcome, note) = if c.approver == Approver::No {
             let note = "You are not on this request's approvers list, so nothing was decided.";
             (Clicked::NotAllowed, Some(note.to_string()))
+        } else if c.approver == Approver::Unknown {
+            let note = "hookrelay could not check with Slack whether you may decide, so nothing was decided; please try again in a moment.";
+            (Clicked::Unchecked, Some(note.to_string()))
         } else if let Some(d) = n.decision.clone() {
             let note = format!(
                 "This request was already {} by <@{}>; your click changed nothing.",
@@ -126,6 +140,7 @@ impl BatchState<'_> {
                 "clicked after the decision: told it was already decided".into()
             }
             Clicked::NotAllowed => "refused: not an approver".into(),
+            Clicked::Unchecked => "refused: approver list could not be checked".into(),
             Clicked::AskedReason if note.is_some() => "rejected without a reason: refused".into(),
             Clicked::AskedReason => "asked for a reject reason".into(),
             Clicked::NotFound => String::new(),
@@ -185,7 +200,7 @@ impl BatchState<'_> {
                 &target,
                 url.clone(),
                 at,
-                MessageKind::DecisionShown { of },
+                MessageKind::DecisionShown { of, decision },
             )?;
             let result = MessageKind::DecisionResult {
                 of,

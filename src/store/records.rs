@@ -141,9 +141,12 @@ pub enum MessageKind {
     Delete { of: u64 },
     /// Approval: the decision, POSTed to the requesting system (the delivery's `url`).
     Decision,
-    /// Approval: the message shows the decision as processing: `chat.update` of delivery
-    /// `of`'s message with a bot token, else a `response_url` replace (the delivery's `url`).
-    DecisionShown { of: Option<u64> },
+    /// Approval: the message shows the decision as it stands when this is sent (being sent to
+    /// the requesting system, unless delivery `decision` has settled already): `chat.update`
+    /// of delivery `of`'s message with a bot token, else a `response_url` replace (the
+    /// delivery's `url`). Rendered from the current state, so a late retry never shows an
+    /// older state than the outcome before it.
+    DecisionShown { of: Option<u64>, decision: u64 },
     /// Approval: the message shows the outcome once delivery `after` (the `Decision`) has
     /// settled: sent, or could not be sent.
     DecisionResult { of: Option<u64>, after: u64 },
@@ -163,7 +166,7 @@ impl MessageKind {
             | MessageKind::React { of, .. }
             | MessageKind::Pin { of }
             | MessageKind::Delete { of } => Some(*of),
-            MessageKind::DecisionShown { of } | MessageKind::DecisionResult { of, .. } => *of,
+            MessageKind::DecisionShown { of, .. } | MessageKind::DecisionResult { of, .. } => *of,
             MessageKind::Full
             | MessageKind::Changes { .. }
             | MessageKind::Moved { .. }
@@ -189,6 +192,15 @@ impl MessageKind {
     pub fn waits_for(&self) -> Option<u64> {
         match self {
             MessageKind::DecisionResult { after, .. } => Some(*after),
+            _ => None,
+        }
+    }
+
+    /// The decision delivery whose state this message shows, if it shows one.
+    pub fn reports_on(&self) -> Option<u64> {
+        match self {
+            MessageKind::DecisionResult { after, .. } => Some(*after),
+            MessageKind::DecisionShown { decision, .. } => Some(*decision),
             _ => None,
         }
     }

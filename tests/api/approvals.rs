@@ -54,7 +54,7 @@ link = "/request/url"
 choices = "/groups"
 decision_url = "{decisions}"
 decision_token = "{DECISION_TOKEN}"
-approvers = ["{ALICE}", "{CAROL}", "bob@example.com"]
+approvers = ["{ALICE}", "{CAROL}"{bob}]
 region = "UK"
 [slack]
 api_url = "{api}"
@@ -63,6 +63,8 @@ response_url_hosts = ["127.0.0.1"]
 "#,
         decisions = slack.url("decisions"),
         api = api.base_url(),
+        // Emails are matched through users.info, which needs the region's bot token.
+        bob = if bot { ", \"bob@example.com\"" } else { "" },
     )
 }
 
@@ -202,9 +204,15 @@ fn unsigned_stale_or_forged_interactions_get_401_and_change_nothing() {
         &app,
         &click(id, "delete_everything", ALICE, &app.slack.url("resp-sig")),
     );
-    assert!(decision_of(&app, id).is_null());
-    assert!(app.slack.received("decisions").is_empty());
-    assert!(app.slack.received("resp-sig").is_empty());
+    // The click is stored before the 200, so the record already says whether anything happened.
+    let record = admin(&app, "GET", &format!("/v1/notifications/{id}"));
+    assert!(record.json["decision"].is_null());
+    assert_eq!(record.json["events"], json!([]), "no click was taken");
+    assert_eq!(
+        record.json["deliveries"].as_array().unwrap().len(),
+        1,
+        "only the request's post"
+    );
 }
 
 #[test]
@@ -671,4 +679,106 @@ fn when_the_modal_cannot_open_the_reason_is_asked_in_the_message() {
         .to_string()
         .contains(&format!("hookrelay_reason:{id}")));
     assert_eq!(api.calls_of("views.open").len(), 1);
+}
+
+/// The text of the last message a response_url path accepted.
+fn last_shown(slack: &FakeSlack, path: &str) -> String {
+    slack
+        .received(path)
+        .into_iter()
+        .rfind(|r| r.delivered() && r.body["response_type"] != "ephemeral")
+        .map(|r| r.body.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_retried_processing_update_never_hides_the_outcome() {
+    let Approvals { app, .. } = spawn(false, false);
+    // The first update of the message fails; its retry comes after the decision went through.
+    app.slack
+        .script("resp-9", [Reply::Status(500, "rollup_error")]);
+    let id = post_request(&app, "REQ-ORDER");
+    signed(&app, &click(id, "approve", ALICE, &app.slack.url("resp-9")));
+    app.slack.wait_delivered("decisions", 1);
+    app.slack.wait_delivered("resp-9", 2);
+    let shown = last_shown(&app.slack, "resp-9");
+    assert!(
+        shown.contains("*Approved*") && !shown.contains("Processing"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_decision_that_could_not_be_sent_says_so_and_a_replay_shows_the_outcome() {
+    let Approvals { app, .. } = spawn(false, false);
+    app.slack.script(
+        "decisions",
+        std::iter::repeat_n(Reply::Status(500, "down"), 4),
+    );
+    let id = post_request(&app, "REQ-DEAD");
+    signed(
+        &app,
+        &click(id, "approve", ALICE, &app.slack.url("resp-10")),
+    );
+    wait_for(&app.slack, "resp-10", "the failure shown", |r| {
+        r.body.to_string().contains("not delivered")
+    });
+    let failed = last_shown(&app.slack, "resp-10");
+    assert!(
+        !failed.contains("white_check_mark") && !failed.contains("down"),
+        "{failed}"
+    );
+    let dead = app.wait_store("the decision dead", |s| {
+        s.dead_letters().ok().filter(|d| !d.is_empty())
+    });
+    let replayed = admin(
+        &app,
+        "POST",
+        &format!("/v1/dead-letters/{}/replay", dead[0].id),
+    );
+    assert_eq!(replayed.status, 200, "{}", replayed.text);
+    app.slack.wait_delivered("decisions", 1);
+    wait_for(&app.slack, "resp-10", "the outcome after the replay", |r| {
+        r.body.to_string().contains("*Approved*")
+    });
+}
+
+#[test]
+fn a_409_for_a_repeated_decision_counts_as_sent() {
+    let Approvals { app, .. } = spawn(false, false);
+    app.slack
+        .script("decisions", [Reply::Status(409, "duplicate decision_id")]);
+    let id = post_request(&app, "REQ-409");
+    signed(
+        &app,
+        &click(id, "approve", ALICE, &app.slack.url("resp-11")),
+    );
+    wait_for(&app.slack, "resp-11", "the outcome", |r| {
+        r.body.to_string().contains("*Approved*")
+    });
+    assert!(app.store.dead_letters().unwrap().is_empty());
+}
+
+#[test]
+fn when_slack_cannot_say_who_clicked_nothing_is_decided_and_the_clicker_is_told() {
+    let Approvals { app, api } = spawn(true, false);
+    let id = post_request(&app, "REQ-USERS");
+    api.wait_ok("chat.postMessage", 1);
+    api.script("users.info", [crate::fake_web_api::ApiReply::Status(503)]);
+    signed(
+        &app,
+        &click(id, "approve", "U0BOB", &app.slack.url("resp-12")),
+    );
+    let note = wait_for(&app.slack, "resp-12", "a note", |r| {
+        r.body["response_type"] == "ephemeral"
+    });
+    assert!(
+        note.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("could not check"),
+        "{}",
+        note.body
+    );
+    assert!(decision_of(&app, id).is_null());
 }
