@@ -395,6 +395,7 @@ pub fn render_notification(v: &Value) -> String {
         text(&v["kind"])
     );
     let _ = writeln!(out, "  external id  {}", text(&v["external_id"]));
+    let _ = writeln!(out, "  title        {}", text(&v["title"]));
     let _ = writeln!(out, "  received     {}", when(&v["received_at_ms"]));
     let _ = writeln!(out, "  state        {}", text(&v["state"]));
     let _ = writeln!(
@@ -485,13 +486,17 @@ pub fn render_notifications(v: &Value) -> String {
                     Some(d) => format!("{} · {d}", text(&n["state"])),
                     None => text(&n["state"]),
                 },
+                short(&n["title"]),
             ]
         })
         .collect();
     if rows.is_empty() {
         return "no notifications\n".to_string();
     }
-    let mut out = table(&["ID", "RECEIVED", "SOURCE", "EXTERNAL ID", "STATE"], &rows);
+    let mut out = table(
+        &["ID", "RECEIVED", "SOURCE", "EXTERNAL ID", "STATE", "TITLE"],
+        &rows,
+    );
     if let Some(next) = v["next_cursor"].as_str() {
         let _ = writeln!(out, "\nmore: --cursor {next}");
     }
@@ -505,7 +510,9 @@ pub fn render_dead_letters(v: &Value) -> String {
         .map(|d| {
             vec![
                 text(&d["id"]),
-                text(&d["notification_id"]),
+                text(&d["source"]),
+                text(&d["external_id"]),
+                short(&d["title"]),
                 text(&d["target"]),
                 text(&d["attempts"]),
                 text(&d["reason"]),
@@ -516,9 +523,27 @@ pub fn render_dead_letters(v: &Value) -> String {
         return "no dead letters\n".to_string();
     }
     table(
-        &["ID", "NOTIFICATION", "TARGET", "ATTEMPTS", "REASON"],
+        &[
+            "ID",
+            "SOURCE",
+            "SENDER ID",
+            "TITLE",
+            "TARGET",
+            "ATTEMPTS",
+            "REASON",
+        ],
         &rows,
     )
+}
+
+/// A title cut for a table column.
+fn short(v: &Value) -> String {
+    let t = text(v);
+    if t.chars().count() > 48 {
+        format!("{}…", t.chars().take(47).collect::<String>())
+    } else {
+        t
+    }
 }
 
 /// Whether a dead letter from `GET /v1/dead-letters` passes `--region` and `--reason` the way

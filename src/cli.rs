@@ -116,7 +116,7 @@ pub enum StoreCommand {
 pub enum NotificationsCommand {
     /// Show one notification: every version and each delivery.
     Show {
-        /// The notification's id.
+        /// The relay's id, or SOURCE/SENDER-ID (the CRM's id, say: salesforce/006DLQ1).
         id: String,
     },
     /// List notifications, newest first.
@@ -127,6 +127,12 @@ pub enum NotificationsCommand {
         /// Only opportunities with this owner email.
         #[arg(long)]
         owner_email: Option<String>,
+        /// Only the one with this sender's id (the CRM's id).
+        #[arg(long)]
+        external_id: Option<String>,
+        /// Only those first received since (7d, 24h, 2026-11-30).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<u64>,
         /// Only those in this state.
         #[arg(long, value_parser = ["pending", "delivered", "dead"])]
         state: Option<String>,
@@ -216,12 +222,23 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Notifications { remote, command } => remote_command(&remote, |c| {
             let v = match command {
                 NotificationsCommand::Show { id } => {
-                    let v = c.get(&format!("/v1/notifications/{}", segment(&id)))?;
+                    // SOURCE/SENDER-ID looks the notification up by the sender's id.
+                    let path = match id.split_once('/') {
+                        Some((source, external)) => format!(
+                            "/v1/sources/{}/notifications/{}",
+                            segment(source),
+                            segment(external)
+                        ),
+                        None => format!("/v1/notifications/{}", segment(&id)),
+                    };
+                    let v = c.get(&path)?;
                     return Ok(output(&remote, &v, admin_client::render_notification));
                 }
                 NotificationsCommand::List {
                     source,
                     owner_email,
+                    external_id,
+                    since,
                     state,
                     decision,
                     limit,
@@ -231,6 +248,8 @@ pub fn run(cli: Cli) -> ExitCode {
                     query(&[
                         ("source", source),
                         ("owner_email", owner_email),
+                        ("external_id", external_id),
+                        ("since", since.map(|ms| ms.to_string())),
                         ("state", state),
                         ("decision", decision),
                         ("limit", limit.map(|l| l.to_string())),

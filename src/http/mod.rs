@@ -48,6 +48,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, rainforest: bool) {
         "/v1/notifications/{id}",
         web::get().to(admin::notifications::show),
     )
+    .route(
+        "/v1/sources/{source}/notifications/{external_id:.*}",
+        web::get().to(admin::notifications::show_external),
+    )
     .route("/v1/dead-letters", web::get().to(admin::dead_letters::list))
     .route(
         "/v1/dead-letters/replay",

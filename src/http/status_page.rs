@@ -109,12 +109,14 @@ fn when(ms: Option<u64>, now: u64) -> String {
 }
 
 /// The sender's id for a notification (`source/external id`), when it is still stored.
-fn sender_label(state: &IntakeState, id: u64) -> Option<String> {
+/// `source/sender-id` and the one-line title of a notification, for the dead-letter table.
+fn sender_label(state: &IntakeState, id: u64) -> Option<(String, String)> {
     let n = state.store.notification(id).ok().flatten()?;
+    let title = super::admin::title::title(&n, &state.settings.sources);
     Some(if n.external_id.is_empty() {
-        n.source
+        (n.source, title)
     } else {
-        format!("{}/{}", n.source, n.external_id)
+        (format!("{}/{}", n.source, n.external_id), title)
     })
 }
 
@@ -228,11 +230,11 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
                 DeliveryState::Dead { at_ms, reason } => (Some(*at_ms), reason.as_str()),
                 _ => (None, ""),
             };
-            let sender = sender_label(state, d.notification_id).unwrap_or_default();
+            let (sender, title) = sender_label(state, d.notification_id).unwrap_or_default();
             let _ = write!(
                 h,
                 "<tr data-id=\"{id}\"><td>{died}</td><td>{target}</td>\
-                 <td><code>{nid}</code> <span class=\"muted\">{sender}</span></td><td class=\"n\">{attempts}</td>\
+                 <td><code>{nid}</code> <span class=\"muted\">{sender}</span><br>{title}</td><td class=\"n\">{attempts}</td>\
                  <td class=\"err reason\">{reason}</td><td><button type=\"button\" class=\"replay\" \
                  data-id=\"{id}\"{disabled}>Replay</button> <span class=\"result\"></span></td></tr>",
                 id = d.id,
@@ -240,6 +242,7 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
                 target = html_escape(&target_label(&d.region, d.url.as_deref())),
                 nid = d.notification_id,
                 sender = html_escape(&sender),
+                title = html_escape(&title),
                 attempts = d.attempts,
                 reason = html_escape(reason),
                 disabled = if admin_on { "" } else { " disabled" },
@@ -279,6 +282,7 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
                 .parse::<u64>()
                 .ok()
                 .and_then(|id| sender_label(state, id))
+                .map(|(sender, _)| sender)
                 .unwrap_or_default();
             let class = match r.outcome.as_str() {
                 "delivered" => "ok",

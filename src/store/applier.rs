@@ -17,7 +17,7 @@ use super::journal::{Reply, Waker};
 use super::progress::Progress;
 use super::wal::record::{Effect, Record};
 use super::wal::{checkpoint, segment, tail::Tail};
-use super::{keys, Store};
+use super::{index, keys, Store};
 
 /// What the writer tells the applier.
 pub(super) enum ToApplier {
@@ -86,6 +86,11 @@ pub(super) struct Applier {
 
 impl Applier {
     pub fn run(mut self, rx: Receiver<ToApplier>) {
+        match index::build_if_missing(self.store.db()) {
+            Ok(0) => {}
+            Ok(n) => log::info!("Built the list indexes for {n} stored notifications (once, for a store from an older hookrelay)."),
+            Err(e) => log::error!("Building the list indexes failed ({e}); notification lists may miss entries until a restart builds them."),
+        }
         let replaying = self.replay_until.saturating_sub(self.applied);
         if replaying > 0 {
             log::info!("Replaying {replaying} log records written after the last checkpoint.");
@@ -218,6 +223,7 @@ impl Applier {
 /// Applies one record's effects; returns their size. Due-queue keys go last, so that when the
 /// scheduler sees a delivery in the queue its delivery and notification records are there.
 pub(super) fn apply(db: &sled::Db, record: &Record) -> sled::Result<u64> {
+    let touched = index::touched(db, record)?;
     let mut bytes = 0u64;
     let is_due = |e: &&Effect| e.key().first() == Some(&keys::DUE);
     let rest = record.effects.iter().filter(|e| !is_due(e));
@@ -233,5 +239,6 @@ pub(super) fn apply(db: &sled::Db, record: &Record) -> sled::Result<u64> {
             }
         }
     }
+    index::refresh(db, touched)?;
     Ok(bytes)
 }

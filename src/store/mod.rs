@@ -11,6 +11,7 @@ mod batch;
 pub mod check;
 pub mod click;
 pub mod disk_sync;
+pub mod index;
 pub mod journal;
 pub mod keys;
 mod overlay;

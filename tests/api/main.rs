@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod intake;
+mod lookup;
 mod ops;
 mod recovery;
 mod service;

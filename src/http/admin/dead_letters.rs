@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::notifications::delivery_json;
+use super::title::title;
 use super::{admin, not_found, path_id, AdminError};
 use crate::delivery::scheduler::Event;
 use crate::http::hooks::IntakeState;
@@ -16,16 +17,18 @@ pub async fn list(
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, AdminError> {
     admin(&req, &state)?;
-    let items: Vec<_> = state
-        .store
-        .dead_letters()?
-        .iter()
-        .map(|d| {
-            let mut v = delivery_json(d);
-            v["notification_id"] = json!(d.notification_id.to_string());
-            v
-        })
-        .collect();
+    let mut items = Vec::new();
+    for d in state.store.dead_letters()? {
+        let mut v = delivery_json(&d);
+        v["notification_id"] = json!(d.notification_id.to_string());
+        // What it is, so one dead letter can be told from another without a second call.
+        if let Some(n) = state.store.notification(d.notification_id)? {
+            v["source"] = json!(n.source);
+            v["external_id"] = json!(n.external_id);
+            v["title"] = json!(title(&n, &state.settings.sources));
+        }
+        items.push(v);
+    }
     Ok(HttpResponse::Ok().json(json!({"items": items})))
 }
 

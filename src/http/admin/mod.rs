@@ -7,6 +7,7 @@ pub mod export;
 pub mod notifications;
 pub mod regions;
 pub mod status;
+pub mod title;
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;

@@ -4,11 +4,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::title::title;
 use super::{caller, not_found, path_id, target_label, AdminError, Caller};
 use crate::http::hooks::IntakeState;
 use crate::sources::SourceKind;
+use crate::store::index::{self, ListState};
 use crate::store::records::{Delivery, DeliveryState, Notification, Record};
-use crate::store::{decode, keys, Store};
+use crate::store::{keys, Store, StoreError};
 
 /// Most items one list call returns.
 const MAX_LIMIT: usize = 500;
@@ -27,18 +29,50 @@ pub async fn show(
         return Err(missing());
     }
     let deliveries = deliveries(&state.store, &n)?;
-    Ok(HttpResponse::Ok().json(detail(&n, &deliveries)))
+    Ok(HttpResponse::Ok().json(detail(&n, &deliveries, &state.settings.sources)))
 }
 
 #[derive(Deserialize)]
 pub struct ListQuery {
     source: Option<String>,
+    /// The sender's id (with `source`, or across the sources the caller may read).
+    external_id: Option<String>,
     owner_email: Option<String>,
     state: Option<String>,
     /// Approval requests only: `undecided`, `approved` or `rejected`.
     decision: Option<String>,
+    /// First arrived at or after this (ms since the epoch).
+    since: Option<u64>,
+    /// First arrived before this (ms since the epoch).
+    until: Option<u64>,
     limit: Option<usize>,
     cursor: Option<u64>,
+}
+
+/// Ids and arrival times can disagree by the few milliseconds between a request's clock
+/// reading and its turn in the writer; the time index is read this much wider, and the exact
+/// time checked on each notification.
+const TIME_SLACK_MS: u64 = 60_000;
+
+/// `GET /v1/sources/{source}/notifications/{external_id}`: a notification by the sender's id.
+pub async fn show_external(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, AdminError> {
+    let who = caller(&req, &state)?;
+    let (source, external_id) = path.into_inner();
+    let missing = || not_found("notification", &format!("{source}/{external_id}"));
+    if matches!(&who, Caller::Source(s) if *s != source) {
+        return Err(missing());
+    }
+    let id = state
+        .store
+        .find_external(&source, &external_id)?
+        .ok_or_else(missing)?;
+    let n = state.store.notification(id)?.ok_or_else(missing)?;
+    let deliveries = deliveries(&state.store, &n)?;
+    Ok(HttpResponse::Ok().json(detail(&n, &deliveries, &state.settings.sources)))
 }
 
 pub async fn list(
@@ -53,13 +87,12 @@ pub async fn list(
         (Caller::Source(own), _) => Some(own.clone()),
         (Caller::Admin, s) => s.clone(),
     };
-    if let Some(s) = q.state.as_deref() {
-        if !["pending", "delivered", "dead"].contains(&s) {
-            return Err(AdminError::BadRequest(format!(
-                "state {s:?} is not pending, delivered or dead"
-            )));
-        }
-    }
+    let wanted = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(ListState::parse(s).ok_or_else(|| {
+            AdminError::BadRequest(format!("state {s:?} is not pending, delivered or dead"))
+        })?),
+    };
     if let Some(d) = q.decision.as_deref() {
         if !["undecided", "approved", "rejected"].contains(&d) {
             return Err(AdminError::BadRequest(format!(
@@ -68,14 +101,74 @@ pub async fn list(
         }
     }
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
-    let end = keys::notification(q.cursor.unwrap_or(u64::MAX));
+    let store = &state.store;
+    store.sync_reads()?;
+    let db = store.db();
+    // Ids below this cannot have arrived since `since` (see TIME_SLACK_MS).
+    let lowest = match q.since {
+        None => 0,
+        Some(since) => match db
+            .range(index::time_from(since.saturating_sub(TIME_SLACK_MS))..)
+            .next()
+        {
+            None => u64::MAX, // nothing arrived that late
+            Some(entry) => {
+                let (key, _) = entry.map_err(StoreError::from)?;
+                index::id_of(&key).unwrap_or(0)
+            }
+        },
+    };
+    let highest = q.cursor.unwrap_or(u64::MAX);
+    let candidates: Box<dyn Iterator<Item = Result<u64, StoreError>>> = match &q.external_id {
+        // The sender's id: the idempotency index, per source.
+        Some(ext) => {
+            let sources: Vec<String> = match &source {
+                Some(s) => vec![s.clone()],
+                None => state.settings.sources.keys().cloned().collect(),
+            };
+            let mut ids = Vec::new();
+            for s in sources {
+                ids.extend(store.find_external(&s, ext)?);
+            }
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            Box::new(
+                ids.into_iter()
+                    .filter(move |id| (lowest..highest).contains(id))
+                    .map(Ok),
+            )
+        }
+        None => {
+            let prefix = match (&source, wanted) {
+                (Some(s), Some(w)) => index::source_state_range(s, w),
+                (Some(s), None) => index::source_range(s),
+                (None, Some(w)) => index::state_range(w),
+                (None, None) => vec![keys::NOTIFICATION],
+            };
+            let key = |id: u64| {
+                let mut k = prefix.clone();
+                k.extend_from_slice(&id.to_be_bytes());
+                k
+            };
+            Box::new(db.range(key(lowest)..key(highest)).rev().map(|entry| {
+                let (k, _) = entry.map_err(StoreError::from)?;
+                index::id_of(&k).ok_or_else(|| StoreError::Corrupt("index key".into()))
+            }))
+        }
+    };
     let mut items = Vec::new();
     let mut next_cursor = None;
-    state.store.sync_reads()?;
-    // Newest first: ids grow with time.
-    for entry in state.store.db().range(keys::notification(0)..end).rev() {
-        let (_, value) = entry.map_err(crate::store::StoreError::from)?;
-        let n: Notification = decode(&value)?;
+    for id in candidates {
+        let Some(n) = store.notification(id?)? else {
+            continue;
+        };
+        // What the index could not say: the exact time, the owner, the decision.
+        let first = n
+            .earlier
+            .first()
+            .map_or(n.received_at_ms, |v| v.received_at_ms);
+        if q.since.is_some_and(|t| first < t) || q.until.is_some_and(|t| first >= t) {
+            continue;
+        }
         if source.as_deref().is_some_and(|s| s != n.source) {
             continue;
         }
@@ -89,9 +182,9 @@ pub async fn list(
         if q.decision.is_some() && q.decision.as_deref() != decision {
             continue;
         }
-        let ds = deliveries(&state.store, &n)?;
+        let ds = deliveries(store, &n)?;
         let overall = overall_state(&ds);
-        if q.state.as_deref().is_some_and(|s| s != overall) {
+        if wanted.is_some_and(|w| w.as_str() != overall) {
             continue;
         }
         if items.len() == limit {
@@ -102,6 +195,7 @@ pub async fn list(
             "id": n.id.to_string(),
             "source": n.source,
             "external_id": n.external_id,
+            "title": title(&n, &state.settings.sources),
             "received_at_ms": n.received_at_ms,
             "state": overall,
         });
@@ -147,7 +241,11 @@ fn overall_state(ds: &[Delivery]) -> &'static str {
     }
 }
 
-fn detail(n: &Notification, ds: &[Delivery]) -> Value {
+fn detail(
+    n: &Notification,
+    ds: &[Delivery],
+    sources: &std::collections::BTreeMap<String, crate::config::SourceSettings>,
+) -> Value {
     let versions: Vec<Value> = (0..=n.latest_version())
         .filter_map(|v| n.version(v).map(|raw| (v, raw)))
         .map(|(v, raw)| {
@@ -164,6 +262,7 @@ fn detail(n: &Notification, ds: &[Delivery]) -> Value {
         "source": n.source,
         "kind": n.kind.as_str(),
         "external_id": n.external_id,
+        "title": title(n, sources),
         "received_at_ms": n.received_at_ms,
         "count": n.count,
         "state": overall_state(ds),
