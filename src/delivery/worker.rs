@@ -223,7 +223,12 @@ impl Worker {
         let Some(previous_due_ms) = delivery.due_ms() else {
             return Ok(Outcome::Skipped);
         };
-        let step = match self.store.notification(delivery.notification_id)? {
+        let notification = self.store.notification(delivery.notification_id)?;
+        let source = notification
+            .as_ref()
+            .map(|n| n.source.clone())
+            .unwrap_or_default();
+        let step = match notification {
             None => Step::local(
                 RetryAction::Permanent {
                     reason: "the notification record is missing".into(),
@@ -265,6 +270,7 @@ impl Worker {
                     previous_due_ms: Some(previous_due_ms),
                     pause_region_until_ms: None,
                     pause_region_reason: None,
+                    source,
                 })?;
                 return Ok(Outcome::Waiting { until_ms });
             }
@@ -374,6 +380,7 @@ impl Worker {
             previous_due_ms: Some(previous_due_ms),
             pause_region_until_ms: pause,
             pause_region_reason: paused,
+            source,
         })?;
         let counted = match &outcome {
             Outcome::Delivered => Some("delivered"),

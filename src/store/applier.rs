@@ -86,20 +86,25 @@ pub(super) struct Applier {
 
 impl Applier {
     pub fn run(mut self, rx: Receiver<ToApplier>) {
-        match index::build_if_missing(self.store.db()) {
-            Ok(0) => {}
-            Ok(n) => log::info!("Built the list indexes for {n} stored notifications (once, for a store from an older hookrelay)."),
-            Err(e) => log::error!("Building the list indexes failed ({e}); notification lists may miss entries until a restart builds them."),
-        }
         let replaying = self.replay_until.saturating_sub(self.applied);
         if replaying > 0 {
             log::info!("Replaying {replaying} log records written after the last checkpoint.");
         }
         let mut waiting: Vec<(u64, Vec<Reply>, Vec<String>)> = Vec::new();
         let interval = self.store.options.checkpoint_interval;
+        let mut indexes_checked = false;
         loop {
             if !self.apply_durable() {
                 return;
+            }
+            // Once the log of an older hookrelay is replayed: the indexes its records lack.
+            if !indexes_checked && self.applied >= self.replay_until {
+                indexes_checked = true;
+                match index::build_if_missing(self.store.db()) {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("Built the list indexes for {n} stored notifications (once, for a store from an older hookrelay)."),
+                    Err(e) => log::error!("Building the list indexes failed ({e}); notification lists may miss entries until a restart builds them."),
+                }
             }
             self.answer(&mut waiting);
             if self.checkpoint_due() {
@@ -223,7 +228,6 @@ impl Applier {
 /// Applies one record's effects; returns their size. Due-queue keys go last, so that when the
 /// scheduler sees a delivery in the queue its delivery and notification records are there.
 pub(super) fn apply(db: &sled::Db, record: &Record) -> sled::Result<u64> {
-    let touched = index::touched(db, record)?;
     let mut bytes = 0u64;
     let is_due = |e: &&Effect| e.key().first() == Some(&keys::DUE);
     let rest = record.effects.iter().filter(|e| !is_due(e));
@@ -239,6 +243,5 @@ pub(super) fn apply(db: &sled::Db, record: &Record) -> sled::Result<u64> {
             }
         }
     }
-    index::refresh(db, touched)?;
     Ok(bytes)
 }

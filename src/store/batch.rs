@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::app_mode::{status_action, Change};
+use super::index::{self, ListState};
 use super::journal::{Accepted, Deltas, Idempotency, NewNotification, COALESCE_GRACE_MS};
 use super::overlay::Overlay;
 use super::progress::Progress;
@@ -39,6 +40,9 @@ pub(super) struct BatchState<'a> {
     pub deltas: Deltas,
     /// Targets that got new deliveries (the scheduler is woken for them once applied).
     pub new_targets: BTreeSet<String>,
+    /// The source of the notification the current command works on, for the list indexes of
+    /// the deliveries it creates.
+    pub source: String,
 }
 
 impl BatchState<'_> {
@@ -81,6 +85,7 @@ impl BatchState<'_> {
     }
 
     pub fn accept(&mut self, new: NewNotification) -> Result<Accepted, StoreError> {
+        self.source.clone_from(&new.source);
         match new.idempotency.clone() {
             Idempotency::None => Ok(Accepted::New(self.create(new, None, 0)?.0)),
             Idempotency::Dedupe(key) => {
@@ -138,6 +143,7 @@ impl BatchState<'_> {
                 continue;
             }
             let now = crate::store::now_ms();
+            self.source = self.notification(old.notification_id)?.source;
             let mut message = old.message.clone();
             // An action whose post was replayed acts on the replayed post.
             if let Some(anchor) = self.notification(old.notification_id)?.anchor {
@@ -257,6 +263,9 @@ impl BatchState<'_> {
         delay_ms: u64,
     ) -> Result<(u64, u64), StoreError> {
         let id = self.new_id();
+        for key in index::notification_keys(&new.source, new.received_at_ms, id) {
+            self.put(key, Vec::new());
+        }
         let external_id = match index {
             Some((ext, key)) => {
                 self.put(ext.clone(), id.to_be_bytes().to_vec());
@@ -372,6 +381,10 @@ impl BatchState<'_> {
         };
         self.put(keys::delivery(id).to_vec(), encode(&d));
         self.put(keys::due(region, due_ms, id), Vec::new());
+        let source = self.source.clone();
+        for key in index::delivery_keys(&source, ListState::Pending, notification_id, id) {
+            self.put(key, Vec::new());
+        }
         self.new_targets.insert(region.to_string());
         *self.deltas.pending.entry(region.to_string()).or_insert(0) += 1;
         Ok(id)

@@ -81,6 +81,7 @@ impl BatchState<'_> {
         let Ok(Record::Approval(request)) = n.record() else {
             return Ok(Clicked::NotFound);
         };
+        self.source.clone_from(&n.source);
         let (outcome, note) = if c.approver == Approver::No {
             let note = "You are not on this request's approvers list, so nothing was decided.";
             (Clicked::NotAllowed, Some(note.to_string()))

@@ -22,6 +22,7 @@ use super::applier::{Applier, Stall, ToApplier};
 use super::batch::BatchState;
 use super::click::{Click, Clicked};
 use super::disk_sync::DiskSync;
+use super::index::{self, ListState};
 use super::overlay::Overlay;
 use super::progress::Progress;
 use super::records::{Delivery, DeliveryState};
@@ -111,6 +112,8 @@ pub struct DeliveryUpdate {
     pub pause_region_until_ms: Option<u64>,
     /// Set when the webhook is gone: the region pauses until an operator resumes it.
     pub pause_region_reason: Option<String>,
+    /// The notification's source, for the list indexes.
+    pub source: String,
 }
 
 enum Command {
@@ -324,6 +327,20 @@ impl Journal {
         if matches!(d.state, DeliveryState::Dead { .. }) {
             set.insert.push((keys::dead(d.id).to_vec(), Vec::new()));
             set.deltas.dead = 1;
+        }
+        // A settled delivery moves from the pending index to its state's.
+        let state = ListState::of_delivery(&d.state);
+        if update.previous_due_ms.is_some() && state != ListState::Pending {
+            let nid = d.notification_id;
+            set.remove.extend(index::delivery_keys(
+                &update.source,
+                ListState::Pending,
+                nid,
+                d.id,
+            ));
+            for key in index::delivery_keys(&update.source, state, nid, d.id) {
+                set.insert.push((key, Vec::new()));
+            }
         }
         if let Some(until) = update.pause_region_until_ms {
             set.insert
@@ -685,6 +702,7 @@ impl Writer {
             windows: HashMap::new(),
             deltas: Deltas::default(),
             new_targets: Default::default(),
+            source: String::new(),
         };
         let mut kinds = Vec::with_capacity(commands.len());
         let mut now = Vec::new();

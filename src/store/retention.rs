@@ -86,6 +86,8 @@ fn removable(
         return Ok(None);
     }
     let mut out = vec![keys::notification(n.id).to_vec()];
+    // Its list index entries go with it.
+    out.extend(super::index::all_keys(n));
     // Nothing was ever sent (a record born withdrawn): it ages from its arrival.
     if n.deliveries.is_empty()
         && n.received_at_ms
@@ -187,11 +189,8 @@ mod tests {
     }
 
     fn settle(store: &Store, journal: &Journal, notification: u64, state: DeliveryState) {
-        let id = store
-            .notification(notification)
-            .unwrap()
-            .unwrap()
-            .deliveries[0];
+        let n = store.notification(notification).unwrap().unwrap();
+        let id = n.deliveries[0];
         let mut d = store.delivery(id).unwrap().unwrap();
         let previous = d.due_ms();
         d.state = state;
@@ -201,6 +200,7 @@ mod tests {
                 previous_due_ms: previous,
                 pause_region_until_ms: None,
                 pause_region_reason: None,
+                source: n.source.clone(),
             })
             .unwrap();
     }

@@ -728,9 +728,7 @@ fn a_decision_that_could_not_be_sent_says_so_and_a_replay_shows_the_outcome() {
         !failed.contains("white_check_mark") && !failed.contains("down"),
         "{failed}"
     );
-    let dead = app.wait_store("the decision dead", |s| {
-        s.dead_letters().ok().filter(|d| !d.is_empty())
-    });
+    let dead = app.wait_dead_letters(1);
     let replayed = admin(
         &app,
         "POST",

@@ -233,6 +233,13 @@ impl TestApp {
         Store::open(path).expect("store reopens")
     }
 
+    /// Waits until the store holds exactly `n` dead letters, and returns them.
+    pub fn wait_dead_letters(&self, n: usize) -> Vec<hookrelay::store::records::Delivery> {
+        self.wait_store(&format!("{n} dead letters"), |s| {
+            s.dead_letters().ok().filter(|d| d.len() == n)
+        })
+    }
+
     /// Waits until `pred` holds on the live store, checking every few milliseconds.
     pub fn wait_store<T>(&self, what: &str, pred: impl Fn(&Store) -> Option<T>) -> T {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -80,9 +80,7 @@ fn dead_letters_and_lists_say_what_each_item_is() {
     let mut opp = opportunity("006DEAD", "UK");
     opp["name"] = json!("Big Deal");
     app.post(&opp);
-    app.wait_store("a dead letter", |s| {
-        s.dead_letters().ok().filter(|d| !d.is_empty())
-    });
+    app.wait_dead_letters(1);
     let dead = admin(&app, "GET", "/v1/dead-letters");
     let item = &dead.json["items"][0];
     assert_eq!(item["source"], "salesforce");
@@ -136,9 +134,7 @@ fn filtered_lists_come_from_the_indexes_and_page_newest_first() {
         app.post(&opportunity(&format!("US-{i}"), "US"));
     }
     settle(&app, 8);
-    app.wait_store("four dead", |s| {
-        s.dead_letters().ok().filter(|d| d.len() == 4)
-    });
+    app.wait_dead_letters(4);
     let list = |q: &str| admin(&app, "GET", &format!("/v1/notifications?{q}")).json;
     assert_eq!(ids(&list("state=dead")), ["EU-3", "EU-2", "EU-1", "EU-0"]);
     assert_eq!(

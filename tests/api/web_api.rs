@@ -182,9 +182,7 @@ fn the_token_never_shows_in_status_or_logs_of_attempts() {
     let AppMode { app, api } = spawn_app_mode("");
     api.script("chat.postMessage", [ApiReply::Error("invalid_blocks")]);
     app.post(&opportunity("006MASK", "UK"));
-    app.wait_store("a dead letter", |s| {
-        s.dead_letters().ok().filter(|d| !d.is_empty())
-    });
+    app.wait_dead_letters(1);
     for path in ["/v1/status", "/v1/dead-letters", "/metrics"] {
         let answer = admin(&app, "GET", path);
         assert_eq!(answer.status, 200, "{path}");
@@ -226,9 +224,7 @@ fn slacks_errors_pause_the_region_dead_letter_or_count_as_done() {
     // A message Slack refuses as malformed is a dead letter with Slack's word.
     api.script("chat.postMessage", [ApiReply::Error("msg_too_long")]);
     app.post(&opportunity("006ERR2", "UK"));
-    let dead = app.wait_store("a dead letter", |s| {
-        s.dead_letters().ok().filter(|d| !d.is_empty())
-    });
+    let dead = app.wait_dead_letters(1);
     match &dead[0].state {
         DeliveryState::Dead { reason, .. } => assert!(reason.contains("msg_too_long"), "{reason}"),
         other => panic!("{other:?}"),
@@ -392,9 +388,7 @@ fn a_channel_field_sends_each_record_to_its_own_channel_with_the_region_as_fallb
     let mut lost = opportunity("006LOST", "UK");
     lost["owner_channel"] = json!("C0NOWHERE");
     app.post(&lost);
-    app.wait_store("a dead letter", |s| {
-        s.dead_letters().ok().filter(|d| !d.is_empty())
-    });
+    app.wait_dead_letters(1);
     assert!(app.store.manual_pauses().unwrap().is_empty());
 }
 
@@ -477,9 +471,7 @@ fn a_replayed_first_post_is_the_message_later_updates_edit() {
     api.script("chat.postMessage", [ApiReply::Error("invalid_blocks")]);
     let mut opp = opportunity("006REPLAY", "UK");
     let id = app.post(&opp).json["id"].clone();
-    let dead = app.wait_store("a dead letter", |s| {
-        s.dead_letters().ok().filter(|d| !d.is_empty())
-    });
+    let dead = app.wait_dead_letters(1);
     let replayed = admin(
         &app,
         "POST",
@@ -523,15 +515,11 @@ fn actions_on_a_dead_post_wait_as_dead_letters_and_follow_it_when_replayed() {
     api.script("chat.postMessage", [ApiReply::Error("invalid_blocks")]);
     let mut opp = opportunity("006DEADPOST", "UK");
     let id = app.post(&opp).json["id"].clone();
-    app.wait_store("the post dead", |s| {
-        s.dead_letters().ok().filter(|d| d.len() == 1)
-    });
+    app.wait_dead_letters(1);
     opp["status"] = json!("Closed Won");
     app.post(&opp);
     // Edit, thread reply, reaction and pin: none can act on a message that does not exist.
-    app.wait_store("the actions dead too", |s| {
-        s.dead_letters().ok().filter(|d| d.len() == 5)
-    });
+    app.wait_dead_letters(5);
     assert!(api.calls_of("reactions.add").is_empty());
 
     let replayed = admin(&app, "POST", "/v1/dead-letters/replay");

@@ -114,7 +114,8 @@ pub async fn list(
             None => u64::MAX, // nothing arrived that late
             Some(entry) => {
                 let (key, _) = entry.map_err(StoreError::from)?;
-                index::id_of(&key).unwrap_or(0)
+                // `t` + ms + id
+                index::notification_of(&key, 9).unwrap_or(0)
             }
         },
     };
@@ -149,10 +150,27 @@ pub async fn list(
                 k.extend_from_slice(&id.to_be_bytes());
                 k
             };
-            Box::new(db.range(key(lowest)..key(highest)).rev().map(|entry| {
-                let (k, _) = entry.map_err(StoreError::from)?;
-                index::id_of(&k).ok_or_else(|| StoreError::Corrupt("index key".into()))
-            }))
+            let len = prefix.len();
+            // State keys name a delivery: a notification with several in that state comes up
+            // once.
+            let mut last = None;
+            Box::new(
+                db.range(key(lowest)..key(highest))
+                    .rev()
+                    .map(move |entry| {
+                        let (k, _) = entry.map_err(StoreError::from)?;
+                        index::notification_of(&k, len)
+                            .ok_or_else(|| StoreError::Corrupt("index key".into()))
+                    })
+                    .filter(move |id| match id {
+                        Ok(id) if last == Some(*id) => false,
+                        Ok(id) => {
+                            last = Some(*id);
+                            true
+                        }
+                        Err(_) => true,
+                    }),
+            )
         }
     };
     let mut items = Vec::new();
