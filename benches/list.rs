@@ -98,6 +98,7 @@ fn fill(journal: &Journal, total: u64) {
                     state,
                     history: Vec::new(),
                     posted: None,
+                    replayed_as: None,
                 };
                 journal
                     .record(DeliveryUpdate {

@@ -385,7 +385,8 @@ fn replay_all(
     region: Option<&str>,
     reason: Option<&str>,
 ) -> Result<String, ClientError> {
-    let listed = c.get("/v1/dead-letters")?;
+    // Every one of them (the API lists 500 unless asked for more).
+    let listed = c.get("/v1/dead-letters?limit=10000")?;
     let ids: Vec<String> = listed["items"]
         .as_array()
         .map_or(&[][..], Vec::as_slice)

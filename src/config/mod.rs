@@ -707,6 +707,14 @@ fn inbound_signature(
             ))
         }
     };
+    if s.kind == "rainforest" && (s.verify.is_some() || !secrets.is_empty()) {
+        return Err(ConfigError::invalid(
+            &key("verify"),
+            s.verify.as_deref().unwrap_or("(signing_secrets)"),
+            "is not available for rainforest, whose events arrive unsigned at /events",
+            "a token = \"…\" on the source, or no verify",
+        ));
+    }
     let scheme = match s.verify.as_deref() {
         None if secrets.is_empty() => return Ok(None),
         None => {
@@ -1215,6 +1223,30 @@ mod tests {
             "{err}"
         );
         assert!(Settings::parse(&format!("{base}approvers = [\"U1\"]\n{slack}")).is_ok());
+    }
+
+    #[test]
+    fn signed_sources_are_checked() {
+        let with = |source: &str| {
+            Settings::parse(&format!("{GOOD}\n[sources.signed]\n{source}\n"))
+                .map_err(|e| e.to_string())
+        };
+        assert!(with("kind = \"opportunity\"\nverify = \"standard-webhooks\"\nsigning_secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]").is_ok());
+        let err = with("kind = \"opportunity\"\nverify = \"standard-webhooks\"\nsigning_secrets = [\"not base64 !\"]").unwrap_err();
+        assert!(
+            err.contains("signing_secrets[0]") && !err.contains("not base64"),
+            "{err}"
+        );
+        let err = with("kind = \"opportunity\"\nverify = \"standard-webhooks\"").unwrap_err();
+        assert!(err.contains("at least one secret"), "{err}");
+        let err = with("kind = \"opportunity\"\nverify = \"pgp\"\nsigning_secrets = [\"x\"]")
+            .unwrap_err();
+        assert!(err.contains("pgp"), "{err}");
+        let err = with(
+            "kind = \"rainforest\"\nverify = \"hub-signature-256\"\nsigning_secrets = [\"x\"]",
+        )
+        .unwrap_err();
+        assert!(err.contains("rainforest"), "{err}");
     }
 
     #[test]

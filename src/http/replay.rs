@@ -9,23 +9,38 @@ use crate::sources::signature::TOLERANCE_SECS;
 
 /// How long an id is remembered: longer than any timestamp the check lets through.
 const KEEP_MS: u64 = 2 * TOLERANCE_SECS * 1000;
-/// Expired ids are swept once the map holds this many.
+/// Expired ids are swept once the map holds this many, at most once per `SWEEP_EVERY_MS`, so a
+/// busy sender does not make every request walk the map.
 const SWEEP_AT: usize = 4096;
+const SWEEP_EVERY_MS: u64 = 10_000;
 
 #[derive(Default)]
 pub struct ReplayGuard {
+    /// The ids and when the map was last swept.
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
     /// (source, webhook-id) → forget after (ms).
-    seen: Mutex<HashMap<(String, String), u64>>,
+    ids: HashMap<(String, String), u64>,
+    /// When expired ids were last swept (ms).
+    swept_ms: u64,
 }
 
 impl ReplayGuard {
     /// Claims an id before its request is stored; `false` if it was taken already.
     pub fn claim(&self, source: &str, id: &str, now_ms: u64) -> bool {
-        let Ok(mut seen) = self.seen.lock() else {
+        let Ok(mut guard) = self.seen.lock() else {
             return true; // a poisoned lock must not refuse every sender
         };
-        if seen.len() >= SWEEP_AT {
+        let Seen {
+            ids: seen,
+            swept_ms,
+        } = &mut *guard;
+        if seen.len() >= SWEEP_AT && now_ms >= *swept_ms + SWEEP_EVERY_MS {
             seen.retain(|_, until| *until > now_ms);
+            *swept_ms = now_ms;
         }
         let key = (source.to_string(), id.to_string());
         match seen.get(&key) {
@@ -39,8 +54,8 @@ impl ReplayGuard {
 
     /// Gives an id back when its request was not stored, so the sender's retry is taken.
     pub fn release(&self, source: &str, id: &str) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.remove(&(source.to_string(), id.to_string()));
+        if let Ok(mut guard) = self.seen.lock() {
+            guard.ids.remove(&(source.to_string(), id.to_string()));
         }
     }
 }

@@ -158,8 +158,9 @@ impl InboundSignature {
                 let given = h
                     .hub_signature_256
                     .ok_or(InboundSignatureError::Missing("X-Hub-Signature-256"))?
-                    .trim();
-                if secrets.iter().any(|s| ct_eq(&sign_hub(s, body), given)) {
+                    .trim()
+                    .to_ascii_lowercase();
+                if secrets.iter().any(|s| ct_eq(&sign_hub(s, body), &given)) {
                     Ok(None)
                 } else {
                     Err(InboundSignatureError::Mismatch)
@@ -292,6 +293,17 @@ mod tests {
             ..Headers::default()
         };
         assert_eq!(hub.verify(&h, b"Hello, World!", 0), Ok(None));
+        let upper = Headers {
+            hub_signature_256: Some(
+                "sha256=757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4379C8B043E17",
+            ),
+            ..Headers::default()
+        };
+        assert_eq!(
+            hub.verify(&upper, b"Hello, World!", 0),
+            Ok(None),
+            "hex in any case"
+        );
         assert_eq!(
             hub.verify(&h, b"Hello, World?", 0),
             Err(InboundSignatureError::Mismatch)

@@ -158,6 +158,14 @@ impl BatchState<'_> {
             )?;
             self.effects.push(Effect::Del(dead_key.to_vec()));
             self.deltas.dead -= 1;
+            // The dead one is superseded: it leaves the dead index, and says by which.
+            let mut superseded = old.clone();
+            superseded.replayed_as = Some(new_id);
+            self.put(keys::delivery(*id).to_vec(), encode(&superseded));
+            let source = self.source.clone();
+            for key in index::delivery_keys(&source, ListState::Dead, old.notification_id, *id) {
+                self.effects.push(Effect::Del(key));
+            }
             let mut n = self.notification(old.notification_id)?;
             n.deliveries.push(new_id);
             // A replayed first post is the message later edits and actions must find.
@@ -378,6 +386,7 @@ impl BatchState<'_> {
             state: DeliveryState::Pending { next_at_ms: due_ms },
             history: Vec::new(),
             posted: None,
+            replayed_as: None,
         };
         self.put(keys::delivery(id).to_vec(), encode(&d));
         self.put(keys::due(region, due_ms, id), Vec::new());

@@ -330,7 +330,10 @@ impl Journal {
         }
         // A settled delivery moves from the pending index to its state's.
         let state = ListState::of_delivery(&d.state);
-        if update.previous_due_ms.is_some() && state != ListState::Pending {
+        if update.previous_due_ms.is_some()
+            && state != ListState::Pending
+            && !update.source.is_empty()
+        {
             let nid = d.notification_id;
             set.remove.extend(index::delivery_keys(
                 &update.source,
@@ -928,7 +931,7 @@ mod format_tests {
         );
         assert_eq!(store.first_due("UK").unwrap(), Some((1_700_000_005_000, 8)));
         assert_eq!(
-            FORMAT_VERSION, 2,
+            FORMAT_VERSION, 3,
             "a new format needs a migration and a test like this one"
         );
         assert_eq!(
@@ -938,7 +941,7 @@ mod format_tests {
                 .unwrap()
                 .unwrap()
                 .as_ref(),
-            b"2"
+            b"3"
         );
         // Format 2 keeps queue counters and the id sequence in the store; a format 1 store
         // gets them counted once, and new ids never reuse old ones.
@@ -961,6 +964,25 @@ mod format_tests {
             .unwrap();
         assert!(matches!(accepted, super::Accepted::New(id) if id > 8));
         assert_eq!(journal.pending_by_target().get("UK"), Some(&2));
+        // Format 3 has list indexes: the old store gets them built once, the new record
+        // brings its own.
+        store.sync_reads().unwrap();
+        assert!(store
+            .db()
+            .get(crate::store::index::BUILT)
+            .unwrap()
+            .is_some());
+        let listed: Vec<u64> = store
+            .db()
+            .scan_prefix(crate::store::index::source_range("salesforce"))
+            .keys()
+            .filter_map(|k| {
+                let k = k.unwrap();
+                crate::store::index::notification_of(&k, k.len() - 8)
+            })
+            .collect();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert_eq!(listed[0], 7, "the old notification is indexed");
         journal.close();
         handle.join().unwrap();
     }

@@ -35,7 +35,9 @@ use records::{Delivery, Notification};
 /// 2: the write-ahead log (`wal/`) holds acknowledged writes sled may not have yet, so a relay
 /// that does not know it must not open the store. Format 1 opens as is (its queue counters and
 /// id sequence are taken from sled once).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: list indexes (`store/index.rs`), written with the data; an older store gets them built
+/// once. An older relay must not write to it, or its records would miss their index keys.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Why the store could not do what was asked. Cloneable, because one failed group commit is
 /// answered to every request that waited on it.
@@ -187,6 +189,17 @@ impl Store {
 
     pub fn delivery(&self, id: u64) -> Result<Option<Delivery>, StoreError> {
         self.sync_reads()?;
+        self.get_json(&keys::delivery(id))
+    }
+
+    /// [`Store::notification`] without waiting for the applier: for a scan that called
+    /// [`Store::sync_reads`] once at its start.
+    pub fn notification_as_applied(&self, id: u64) -> Result<Option<Notification>, StoreError> {
+        self.get_json(&keys::notification(id))
+    }
+
+    /// [`Store::delivery`] without waiting for the applier (see above).
+    pub fn delivery_as_applied(&self, id: u64) -> Result<Option<Delivery>, StoreError> {
         self.get_json(&keys::delivery(id))
     }
 

@@ -302,6 +302,10 @@ pub struct Delivery {
     /// that later edits, replies, reactions, pins and deletes find it, also after a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posted: Option<Posted>,
+    /// A dead delivery that was replayed: the delivery that took its place. Its death no
+    /// longer makes its notification "dead".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_as: Option<u64>,
 }
 
 impl Delivery {

@@ -12,13 +12,23 @@ use crate::delivery::scheduler::Event;
 use crate::http::hooks::IntakeState;
 use crate::store::records::DeliveryState;
 
+#[derive(Deserialize)]
+pub struct Page {
+    /// At most this many (default 500): after a long outage the list can be long.
+    limit: Option<usize>,
+}
+
 pub async fn list(
     req: HttpRequest,
+    page: web::Query<Page>,
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, AdminError> {
     admin(&req, &state)?;
+    let all = state.store.dead_letters()?;
+    let total = all.len();
+    let limit = page.limit.unwrap_or(500).clamp(1, 10_000);
     let mut items = Vec::new();
-    for d in state.store.dead_letters()? {
+    for d in all.into_iter().take(limit) {
         let mut v = delivery_json(&d);
         v["notification_id"] = json!(d.notification_id.to_string());
         // What it is, so one dead letter can be told from another without a second call.
@@ -29,7 +39,7 @@ pub async fn list(
         }
         items.push(v);
     }
-    Ok(HttpResponse::Ok().json(json!({"items": items})))
+    Ok(HttpResponse::Ok().json(json!({"items": items, "total": total})))
 }
 
 pub async fn replay_one(

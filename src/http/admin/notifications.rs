@@ -54,6 +54,22 @@ pub struct ListQuery {
 /// time checked on each notification.
 const TIME_SLACK_MS: u64 = 60_000;
 
+/// Candidates one list call examines at most (see `list`).
+const MAX_EXAMINED: usize = 5000;
+
+/// The first notification id that arrived at or after `ms`, from the time index.
+fn first_id_from(db: &sled::Db, ms: u64) -> Result<Option<u64>, StoreError> {
+    let start = index::time_from(ms);
+    match db.range(start..vec![index::BY_TIME + 1]).next() {
+        None => Ok(None),
+        Some(entry) => {
+            let (key, _) = entry.map_err(StoreError::from)?;
+            // `t` + ms + id
+            Ok(index::notification_of(&key, 9))
+        }
+    }
+}
+
 /// `GET /v1/sources/{source}/notifications/{external_id}`: a notification by the sender's id.
 pub async fn show_external(
     req: HttpRequest,
@@ -66,11 +82,17 @@ pub async fn show_external(
     if matches!(&who, Caller::Source(s) if *s != source) {
         return Err(missing());
     }
-    let id = state
+    // A source without ids of its own (Tray, a generic source without `id`) is known by the
+    // relay's id, which is what its lists show as the sender's id.
+    let id = match state.store.find_external(&source, &external_id)? {
+        Some(id) => id,
+        None => external_id.parse::<u64>().map_err(|_| missing())?,
+    };
+    let n = state
         .store
-        .find_external(&source, &external_id)?
+        .notification(id)?
+        .filter(|n| n.source == source && n.external_id == external_id)
         .ok_or_else(missing)?;
-    let n = state.store.notification(id)?.ok_or_else(missing)?;
     let deliveries = deliveries(&state.store, &n)?;
     Ok(HttpResponse::Ok().json(detail(&n, &deliveries, &state.settings.sources)))
 }
@@ -104,22 +126,18 @@ pub async fn list(
     let store = &state.store;
     store.sync_reads()?;
     let db = store.db();
-    // Ids below this cannot have arrived since `since` (see TIME_SLACK_MS).
+    // Ids below this cannot have arrived since `since`, and ids from this on arrived after
+    // `until` (see TIME_SLACK_MS).
     let lowest = match q.since {
         None => 0,
-        Some(since) => match db
-            .range(index::time_from(since.saturating_sub(TIME_SLACK_MS))..)
-            .next()
-        {
-            None => u64::MAX, // nothing arrived that late
-            Some(entry) => {
-                let (key, _) = entry.map_err(StoreError::from)?;
-                // `t` + ms + id
-                index::notification_of(&key, 9).unwrap_or(0)
-            }
-        },
+        Some(since) => first_id_from(db, since.saturating_sub(TIME_SLACK_MS))?.unwrap_or(u64::MAX),
     };
-    let highest = q.cursor.unwrap_or(u64::MAX);
+    let highest = match q.until {
+        None => q.cursor.unwrap_or(u64::MAX),
+        Some(until) => first_id_from(db, until.saturating_add(TIME_SLACK_MS))?
+            .unwrap_or(u64::MAX)
+            .min(q.cursor.unwrap_or(u64::MAX)),
+    };
     let candidates: Box<dyn Iterator<Item = Result<u64, StoreError>>> = match &q.external_id {
         // The sender's id: the idempotency index, per source.
         Some(ext) => {
@@ -175,8 +193,17 @@ pub async fn list(
     };
     let mut items = Vec::new();
     let mut next_cursor = None;
+    // A filter the indexes cannot answer (owner_email, decision) reads item by item; one call
+    // reads at most this many, then answers the page so far with a cursor to go on.
+    let mut examined = 0usize;
     for id in candidates {
-        let Some(n) = store.notification(id?)? else {
+        let id = id?;
+        examined += 1;
+        if examined > MAX_EXAMINED {
+            next_cursor = Some(id + 1);
+            break;
+        }
+        let Some(n) = store.notification_as_applied(id)? else {
             continue;
         };
         // What the index could not say: the exact time, the owner, the decision.
@@ -238,20 +265,21 @@ fn decision_word(n: &Notification) -> Option<&'static str> {
 fn deliveries(store: &Store, n: &Notification) -> Result<Vec<Delivery>, AdminError> {
     let mut out = Vec::new();
     for id in &n.deliveries {
-        if let Some(d) = store.delivery(*id)? {
+        if let Some(d) = store.delivery_as_applied(*id)? {
             out.push(d);
         }
     }
     Ok(out)
 }
 
-/// `pending` while anything waits, else `dead` if anything died, else `delivered`.
+/// `pending` while anything waits, else `dead` if anything died (and was not replayed), else
+/// `delivered`.
 fn overall_state(ds: &[Delivery]) -> &'static str {
     if ds.iter().any(|d| d.due_ms().is_some()) {
         "pending"
     } else if ds
         .iter()
-        .any(|d| matches!(d.state, DeliveryState::Dead { .. }))
+        .any(|d| matches!(d.state, DeliveryState::Dead { .. }) && d.replayed_as.is_none())
     {
         "dead"
     } else {
