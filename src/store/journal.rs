@@ -444,16 +444,8 @@ impl Journal {
         answer.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
-    /// Stores a click on an approval request and what it causes; resolves once on disk.
-    pub async fn click(&self, click: Click) -> Result<Clicked, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Command::Click(Box::new(click), reply))
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// [`Journal::click`] for threads outside an async runtime (Socket Mode).
+    /// Stores a click on an approval request and what it causes; returns once on disk. Blocking:
+    /// the Request URL calls it in `web::block`, Socket Mode from its own thread.
     pub fn click_blocking(&self, click: Click) -> Result<Clicked, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx

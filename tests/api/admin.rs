@@ -48,6 +48,16 @@ pub fn admin(app: &TestApp, method: &str, path: &str) -> Answer {
     call(app, method, path, Some(ADMIN_TOKEN))
 }
 
+/// Replays one dead letter through the admin API and checks it was taken.
+pub fn replay_dead(app: &TestApp, delivery_id: u64) {
+    let replayed = admin(
+        app,
+        "POST",
+        &format!("/v1/dead-letters/{delivery_id}/replay"),
+    );
+    assert_eq!(replayed.status, 200, "{}", replayed.text);
+}
+
 #[test]
 fn the_admin_api_needs_a_token_and_source_tokens_see_only_their_own() {
     let app = spawn_app();

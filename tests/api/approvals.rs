@@ -729,12 +729,7 @@ fn a_decision_that_could_not_be_sent_says_so_and_a_replay_shows_the_outcome() {
         "{failed}"
     );
     let dead = app.wait_dead_letters(1);
-    let replayed = admin(
-        &app,
-        "POST",
-        &format!("/v1/dead-letters/{}/replay", dead[0].id),
-    );
-    assert_eq!(replayed.status, 200, "{}", replayed.text);
+    crate::admin::replay_dead(&app, dead[0].id);
     app.slack.wait_delivered("decisions", 1);
     wait_for(&app.slack, "resp-10", "the outcome after the replay", |r| {
         r.body.to_string().contains("*Approved*")

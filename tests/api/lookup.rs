@@ -180,8 +180,7 @@ fn filtered_lists_come_from_the_indexes_and_page_newest_first() {
                 .is_some_and(|n| n.external_id == "EU-0")
         })
         .unwrap();
-    let replayed = admin(&app, "POST", &format!("/v1/dead-letters/{}/replay", eu0.id));
-    assert_eq!(replayed.status, 200, "{}", replayed.text);
+    crate::admin::replay_dead(&app, eu0.id);
     let now_dead = wait_list(&app, "state=dead", 3);
     assert_eq!(ids(&now_dead), ["EU-3", "EU-2", "EU-1"]);
     let found = admin(&app, "GET", "/v1/sources/salesforce/notifications/EU-0");

@@ -472,12 +472,7 @@ fn a_replayed_first_post_is_the_message_later_updates_edit() {
     let mut opp = opportunity("006REPLAY", "UK");
     let id = app.post(&opp).json["id"].clone();
     let dead = app.wait_dead_letters(1);
-    let replayed = admin(
-        &app,
-        "POST",
-        &format!("/v1/dead-letters/{}/replay", dead[0].id),
-    );
-    assert_eq!(replayed.status, 200, "{}", replayed.text);
+    crate::admin::replay_dead(&app, dead[0].id);
     let ts = stored_ts(&app, &id);
     opp["amount"] = json!(7000);
     app.post(&opp);
