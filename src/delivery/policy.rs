@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::slack::transport::Answer;
-use crate::slack::web_api::{self, Method};
+use crate::slack::web_api::{self, ApiError, Method};
 
 /// Slack's usual wait when a 429 comes without a usable `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -110,12 +110,12 @@ pub fn classify_web_api(method: Method, answer: &Answer, channel_from_record: bo
     let error = match web_api::read_answer(body) {
         Ok(_) => return RetryAction::Delivered,
         // Not Slack's JSON (a proxy's login page): Slack was not reached, or its answer lost.
-        Err(error) if error.starts_with("unreadable") => {
+        Err(e @ ApiError::Unreadable(_)) => {
             return RetryAction::Retry {
-                reason: format!("{} got {error}", method.name()),
+                reason: format!("{} got {e}", method.name()),
             }
         }
-        Err(error) => error,
+        Err(ApiError::Slack(error)) => error,
     };
     let reason = format!("{} answered {error}", method.name());
     match error.as_str() {

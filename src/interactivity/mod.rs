@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::clock::Clock;
 use crate::config::{RegionTarget, Settings, WebApiRegion};
 use crate::slack::transport::{Answer, Transport};
-use crate::slack::web_api::{read_answer, Method};
+use crate::slack::web_api::{read_answer, ApiError, Method};
 use crate::sources::approval::{host_allowed, reject_modal, SlackUser};
 use crate::store::click::{Approver, Click, ClickKind, Clicked};
 use crate::store::journal::Journal;
@@ -289,11 +289,11 @@ impl Interactivity {
                 Ok(fields) => fields["user"]["profile"]["email"]
                     .as_str()
                     .map(str::to_string),
-                Err(e) if e.starts_with("unreadable") => {
+                Err(e @ ApiError::Unreadable(_)) => {
                     log::warn!("users.info for {user_id} gave {e}; the click is refused for now.");
                     return Err(());
                 }
-                Err(e) => {
+                Err(ApiError::Slack(e)) => {
                     log::warn!("users.info for {user_id} answered {e}; approvers listed by email cannot be matched (the app needs users:read.email).");
                     None
                 }

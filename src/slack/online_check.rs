@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::transport::{Answer, Transport, TransportError};
-use super::web_api::{read_answer, Method};
+use super::web_api::{read_answer, ApiError, Method};
 use crate::config::{RegionTarget, Settings};
 
 /// What the check found: one line per finding, and whether every region can post.
@@ -129,12 +129,9 @@ fn fields_of(answer: Answer) -> Result<Value, Problem> {
     match answer {
         Answer::Status {
             code: 200, body, ..
-        } => read_answer(&body).map_err(|e| {
-            if e.starts_with("unreadable") {
-                Problem::Unreached(e)
-            } else {
-                Problem::Refused(e)
-            }
+        } => read_answer(&body).map_err(|e| match e {
+            ApiError::Unreadable(_) => Problem::Unreached(e.to_string()),
+            ApiError::Slack(word) => Problem::Refused(word),
         }),
         Answer::Status { code, body, .. } => Err(Problem::Unreached(format!("HTTP {code} {body}"))),
         Answer::NoAnswer(e) => Err(Problem::Unreached(format!("no answer: {e}"))),

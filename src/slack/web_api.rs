@@ -163,21 +163,31 @@ pub struct Posted {
     pub ts: String,
 }
 
-/// A Web API answer's JSON: `Ok(fields)` for `"ok": true`, `Err(error word)` otherwise.
-/// A body that is not Slack's JSON reads as `Err("unreadable answer: …")`.
-pub fn read_answer(body: &str) -> Result<Value, String> {
-    let v: Value = serde_json::from_str(body).map_err(|_| {
-        let start: String = body.chars().take(80).collect();
-        format!("unreadable answer: {start:?}")
-    })?;
+/// Why a Web API answer is not `"ok": true`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Slack answered `"ok": false` with this error word.
+    #[error("{0}")]
+    Slack(String),
+    /// The body is not Slack's JSON (a proxy's page, a cut answer): Slack was not reached, or
+    /// its answer was lost.
+    #[error("an unreadable answer: {0:?}")]
+    Unreadable(String),
+}
+
+/// A Web API answer's JSON: `Ok(fields)` for `"ok": true`.
+pub fn read_answer(body: &str) -> Result<Value, ApiError> {
+    let v: Value = serde_json::from_str(body)
+        .map_err(|_| ApiError::Unreadable(body.chars().take(80).collect()))?;
     if v.get("ok").and_then(Value::as_bool) == Some(true) {
         Ok(v)
     } else {
-        Err(v
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown_error")
-            .to_string())
+        Err(ApiError::Slack(
+            v.get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown_error")
+                .to_string(),
+        ))
     }
 }
 
@@ -221,9 +231,15 @@ mod tests {
         );
         assert_eq!(
             read_answer(r#"{"ok":false,"error":"not_in_channel"}"#),
-            Err("not_in_channel".into())
+            Err(ApiError::Slack("not_in_channel".into()))
         );
-        assert_eq!(read_answer(r#"{"ok":false}"#), Err("unknown_error".into()));
-        assert!(read_answer("<html>").unwrap_err().starts_with("unreadable"));
+        assert_eq!(
+            read_answer(r#"{"ok":false}"#),
+            Err(ApiError::Slack("unknown_error".into()))
+        );
+        assert!(matches!(
+            read_answer("<html>"),
+            Err(ApiError::Unreadable(_))
+        ));
     }
 }

@@ -814,21 +814,14 @@ fn fake_web_api_self_check() {
     let base = api.base_url();
     assert!(base.starts_with("http://127.0.0.1:") && base.ends_with("/api/"));
     let call = |method: &str, token: &str, body: Value| {
-        let mut resp = agent
+        let resp = agent
             .post(format!("{base}{method}"))
             .header("Authorization", format!("Bearer {token}"))
             .header("Content-Type", "application/json; charset=utf-8")
             .send(body.to_string())
             .expect("fake web api answers");
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, retry_after, json)
+        let answer = crate::helpers::Answer::read(resp);
+        (answer.status, answer.retry_after, answer.json)
     };
 
     // Post, then update, pin, react twice, delete twice.
