@@ -110,7 +110,7 @@ pub fn classify_web_api(method: Method, answer: &Answer, channel_from_record: bo
     let error = match web_api::read_answer(body) {
         Ok(_) => return RetryAction::Delivered,
         // Not Slack's JSON (a proxy's login page): Slack was not reached, or its answer lost.
-        Err(e @ ApiError::Unreadable(_)) => {
+        Err(e @ ApiError::Unreached(_)) => {
             return RetryAction::Retry {
                 reason: format!("{} got {e}", method.name()),
             }

@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 
 use crate::clock::Clock;
 use crate::config::{RegionTarget, Settings, WebApiRegion};
-use crate::slack::transport::{Answer, Transport};
-use crate::slack::web_api::{read_answer, ApiError, Method};
+use crate::slack::transport::Transport;
+use crate::slack::web_api::{fields, ApiError, Method};
 use crate::sources::approval::{host_allowed, reject_modal, SlackUser};
 use crate::store::click::{Approver, Click, ClickKind, Clicked};
 use crate::store::journal::Journal;
@@ -248,18 +248,10 @@ impl Interactivity {
             &api.token,
             &args,
         );
-        match answer {
-            Answer::Status {
-                code: 200, body, ..
-            } => match read_answer(&body) {
-                Ok(_) => Ok(true),
-                Err(e) => {
-                    log::warn!("views.open for request {} answered {e}; asking for the reason in the message instead.", n.id);
-                    Ok(false)
-                }
-            },
-            other => {
-                log::warn!("views.open for request {} failed ({other:?}); asking for the reason in the message instead.", n.id);
+        match fields(&answer) {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                log::warn!("views.open for request {} failed ({e}); asking for the reason in the message instead.", n.id);
                 Ok(false)
             }
         }
@@ -282,26 +274,17 @@ impl Interactivity {
             &[("user", user_id)],
             Some(USERS_INFO_TIMEOUT),
         );
-        let email = match answer {
-            Answer::Status {
-                code: 200, body, ..
-            } => match read_answer(&body) {
-                Ok(fields) => fields["user"]["profile"]["email"]
-                    .as_str()
-                    .map(str::to_string),
-                Err(e @ ApiError::Unreadable(_)) => {
-                    log::warn!("users.info for {user_id} gave {e}; the click is refused for now.");
-                    return Err(());
-                }
-                Err(ApiError::Slack(e)) => {
-                    log::warn!("users.info for {user_id} answered {e}; approvers listed by email cannot be matched (the app needs users:read.email).");
-                    None
-                }
-            },
-            other => {
-                log::warn!(
-                    "users.info for {user_id} failed ({other:?}); the click is refused for now."
-                );
+        let email = match fields(&answer) {
+            Ok(fields) => fields["user"]["profile"]["email"]
+                .as_str()
+                .map(str::to_string),
+            Err(ApiError::Slack(e)) => {
+                log::warn!("users.info for {user_id} answered {e}; approvers listed by email cannot be matched (the app needs users:read.email).");
+                None
+            }
+            // A passing failure: not cached, and the click is refused for now.
+            Err(ApiError::Unreached(e)) => {
+                log::warn!("users.info for {user_id} failed ({e}); the click is refused for now.");
                 return Err(());
             }
         };

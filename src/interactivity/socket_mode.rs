@@ -17,8 +17,7 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use super::Interactivity;
-use crate::slack::transport::Answer;
-use crate::slack::web_api::{read_answer, AppToken, Method};
+use crate::slack::web_api::{fields, AppToken, Method};
 
 /// How often the reader wakes to answer pings and see a stop.
 const POLL: Duration = Duration::from_millis(250);
@@ -92,16 +91,10 @@ fn open(ctx: &Interactivity, token: &AppToken) -> Result<Socket, String> {
         &[],
         None,
     );
-    let url = match answer {
-        Answer::Status {
-            code: 200, body, ..
-        } => read_answer(&body).map_err(|e| format!("apps.connections.open answered {e}"))?["url"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or("apps.connections.open gave no url")?,
-        Answer::Status { code, .. } => return Err(format!("apps.connections.open: HTTP {code}")),
-        Answer::NoAnswer(e) => return Err(format!("apps.connections.open: {e}")),
-    };
+    let url = fields(&answer).map_err(|e| format!("apps.connections.open: {e}"))?["url"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or("apps.connections.open gave no url")?;
     // The URL carries a ticket: errors say where, never the URL itself.
     let uri: tungstenite::http::Uri = url
         .parse()

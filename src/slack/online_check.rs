@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use super::transport::{Answer, Transport, TransportError};
-use super::web_api::{read_answer, ApiError, Method};
+use super::transport::{Transport, TransportError};
+use super::web_api::{self, ApiError, Method};
 use crate::config::{RegionTarget, Settings};
 
 /// What the check found: one line per finding, and whether every region can post.
@@ -42,7 +42,7 @@ pub fn check(settings: &Settings) -> Result<Report, TransportError> {
             RegionTarget::WebApi(api) => api,
         };
         let call = |method, fields: &[(&str, &str)]| {
-            fields_of(transport.call_api_form(
+            web_api::fields(&transport.call_api_form(
                 &settings.slack.api_url,
                 method,
                 api.token.expose(),
@@ -52,7 +52,7 @@ pub fn check(settings: &Settings) -> Result<Report, TransportError> {
         };
         // api.test first: an unreachable API (proxy, firewall) is not a bad token. Any JSON
         // answer proves Slack is reached; the token is auth.test's business.
-        if let Err(Problem::Unreached(e)) = call(Method::ApiTest, &[]) {
+        if let Err(ApiError::Unreached(e)) = call(Method::ApiTest, &[]) {
             report.ok = false;
             report.lines.push(format!(
                 "region {name}: Slack's Web API at {} does not answer api.test: {e}",
@@ -92,7 +92,7 @@ pub fn check(settings: &Settings) -> Result<Report, TransportError> {
                     ), true)
                 }
             }
-            Err(Problem::Refused(e)) if e == "missing_scope" => (format!(
+            Err(ApiError::Slack(e)) if e == "missing_scope" => (format!(
                 "cannot tell whether the bot may post in {channel}: conversations.info needs the channels:read scope"
             ), true),
             Err(e) => (format!("the bot cannot use channel {channel}: {e}"), false),
@@ -106,36 +106,6 @@ pub fn check(settings: &Settings) -> Result<Report, TransportError> {
         }
     }
     Ok(report)
-}
-
-/// Why a call did not give fields.
-enum Problem {
-    /// No answer, or not Slack's JSON: Slack was not reached.
-    Unreached(String),
-    /// Slack answered `ok: false` with this error word.
-    Refused(String),
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Problem::Unreached(e) | Problem::Refused(e) => f.write_str(e),
-        }
-    }
-}
-
-/// The fields of an `ok` answer, or what went wrong.
-fn fields_of(answer: Answer) -> Result<Value, Problem> {
-    match answer {
-        Answer::Status {
-            code: 200, body, ..
-        } => read_answer(&body).map_err(|e| match e {
-            ApiError::Unreadable(_) => Problem::Unreached(e.to_string()),
-            ApiError::Slack(word) => Problem::Refused(word),
-        }),
-        Answer::Status { code, body, .. } => Err(Problem::Unreached(format!("HTTP {code} {body}"))),
-        Answer::NoAnswer(e) => Err(Problem::Unreached(format!("no answer: {e}"))),
-    }
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {

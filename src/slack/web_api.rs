@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::transport::Answer;
+
 /// A bot token (`xoxb-…`). Anyone holding it can post as the app, so `Display` and `Debug`
 /// show only `xoxb-***`, and only the transport reads the real value.
 #[derive(Clone, PartialEq, Eq)]
@@ -163,22 +165,24 @@ pub struct Posted {
     pub ts: String,
 }
 
-/// Why a Web API answer is not `"ok": true`.
+/// Why a Web API call gave no fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// Slack answered `"ok": false` with this error word.
     #[error("{0}")]
     Slack(String),
-    /// The body is not Slack's JSON (a proxy's page, a cut answer): Slack was not reached, or
-    /// its answer was lost.
-    #[error("an unreadable answer: {0:?}")]
-    Unreadable(String),
+    /// No answer, another status than 200, or a body that is not Slack's JSON (a proxy's
+    /// page): Slack was not reached, or its answer was lost.
+    #[error("{0}")]
+    Unreached(String),
 }
 
-/// A Web API answer's JSON: `Ok(fields)` for `"ok": true`.
+/// A Web API answer body's JSON: `Ok(fields)` for `"ok": true`.
 pub fn read_answer(body: &str) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_str(body)
-        .map_err(|_| ApiError::Unreadable(body.chars().take(80).collect()))?;
+    let v: Value = serde_json::from_str(body).map_err(|_| {
+        let start: String = body.chars().take(80).collect();
+        ApiError::Unreached(format!("an unreadable answer: {start:?}"))
+    })?;
     if v.get("ok").and_then(Value::as_bool) == Some(true) {
         Ok(v)
     } else {
@@ -188,6 +192,19 @@ pub fn read_answer(body: &str) -> Result<Value, ApiError> {
                 .unwrap_or("unknown_error")
                 .to_string(),
         ))
+    }
+}
+
+/// The fields of a whole call's answer (status included).
+pub fn fields(answer: &Answer) -> Result<Value, ApiError> {
+    match answer {
+        Answer::Status {
+            code: 200, body, ..
+        } => read_answer(body),
+        Answer::Status { code, body, .. } => {
+            Err(ApiError::Unreached(format!("HTTP {code} {body}")))
+        }
+        Answer::NoAnswer(e) => Err(ApiError::Unreached(format!("no answer: {e}"))),
     }
 }
 
@@ -237,9 +254,6 @@ mod tests {
             read_answer(r#"{"ok":false}"#),
             Err(ApiError::Slack("unknown_error".into()))
         );
-        assert!(matches!(
-            read_answer("<html>"),
-            Err(ApiError::Unreadable(_))
-        ));
+        assert!(matches!(read_answer("<html>"), Err(ApiError::Unreached(_))));
     }
 }
