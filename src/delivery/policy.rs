@@ -144,6 +144,15 @@ pub fn classify_web_api(method: Method, answer: &Answer, channel_from_record: bo
     }
 }
 
+/// What a requesting system's answer to an approval decision means: as for a webhook, except
+/// that 409 (a repeat of an `Idempotency-Key` it has already taken) means it has the decision.
+pub fn classify_decision(answer: &Answer) -> RetryAction {
+    match answer {
+        Answer::Status { code: 409, .. } => RetryAction::Delivered,
+        _ => classify(answer),
+    }
+}
+
 /// Slack sometimes puts the wait in the body: `{"ok":false,"error":"rate_limited","retry_after":1}`.
 fn json_retry_after(body: &str) -> Option<Duration> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;

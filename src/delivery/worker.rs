@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::backoff::backoff;
 use super::method_limits::MethodLimits;
-use super::policy::{classify, RetryAction};
+use super::policy::{classify, classify_decision, RetryAction};
 use super::render::render;
 use crate::config::{DeliverySettings, RegionSettings, RegionTarget, Settings, SourceSettings};
 use crate::metrics::Metrics;
@@ -153,12 +153,8 @@ impl Worker {
             Ok(payload) => {
                 let headers = self.decision_headers(n, d);
                 let answer = self.transport.send_with_headers(url, &payload, &headers);
-                let action = match (&d.message, &answer) {
-                    // A requesting system that answers a repeated Idempotency-Key with 409 has
-                    // the decision already.
-                    (MessageKind::Decision, Answer::Status { code: 409, .. }) => {
-                        RetryAction::Delivered
-                    }
+                let action = match d.message {
+                    MessageKind::Decision => classify_decision(&answer),
                     _ => classify(&answer),
                 };
                 Step::Tried {
