@@ -226,7 +226,7 @@ pub struct SourceSettings {
     /// generic: idempotency pointer, title template and fields.
     pub generic: Option<GenericSettings>,
     /// `on_status`: reactions, pins and deletes by the record's status (bot-token regions).
-    pub on_status: Option<StatusRules>,
+    pub on_status: Option<std::sync::Arc<StatusRules>>,
     /// approval: the request's fields, the decision URL and token, the approvers.
     pub approval: Option<approval::ApprovalSettings>,
     /// If set, every request must be signed (Standard Webhooks or X-Hub-Signature-256).
@@ -670,7 +670,7 @@ fn source_settings(
         allowed_webhook_hosts,
         generic,
         approval,
-        on_status: status_rules(name, s)?,
+        on_status: status_rules(name, s)?.map(std::sync::Arc::new),
         signature: inbound_signature(name, s)?,
     })
 }

@@ -58,7 +58,7 @@ impl BatchState<'_> {
         c: Change,
     ) -> Result<(), StoreError> {
         let (id, at, version) = (n.id, c.at_ms, c.version);
-        let rules = new.on_status.as_ref();
+        let rules = new.on_status.as_deref();
         let action = status_action(rules, &n.raw, Some(&c.old_raw));
         let same_region = c.old_region == new.region;
         let mut added = Vec::new();

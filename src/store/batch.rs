@@ -285,7 +285,7 @@ impl BatchState<'_> {
         let due = new.received_at_ms + delay_ms;
         // A record born withdrawn (its status asks to delete its message) is not posted.
         let withdrawn = new.web_api
-            && status_action(new.on_status.as_ref(), &new.raw, None).is_some_and(|a| a.delete);
+            && status_action(new.on_status.as_deref(), &new.raw, None).is_some_and(|a| a.delete);
         let mut deliveries = Vec::new();
         if !withdrawn {
             deliveries.push(self.deliver(
@@ -317,7 +317,7 @@ impl BatchState<'_> {
             events: Vec::new(),
             withdrawn,
         };
-        self.act_on_status(&mut n, new.on_status.as_ref(), None, due)?;
+        self.act_on_status(&mut n, new.on_status.as_deref(), None, due)?;
         self.notifications.insert(id, n);
         Ok((id, first))
     }

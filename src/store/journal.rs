@@ -77,7 +77,7 @@ pub struct NewNotification {
     /// that later versions edit, thread under and act on (see `Notification::anchor`).
     pub web_api: bool,
     /// The source's `on_status` rules: reactions, pins and deletes when the status changes.
-    pub on_status: Option<StatusRules>,
+    pub on_status: Option<std::sync::Arc<StatusRules>>,
 }
 
 /// The target key of a one-off webhook URL: stable, and free of the secret.
