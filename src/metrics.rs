@@ -75,6 +75,9 @@ pub struct Metrics {
     dead_letters: Gauge,
     store_bytes: Gauge,
     paused: Family<RegionLabel, Gauge>,
+    /// Free space on the store's disk, its reserve, and whether the store is full: set at
+    /// each scrape from the store's last sample.
+    disk: [Gauge; 3],
 }
 
 /// The label for a target key.
@@ -132,6 +135,38 @@ impl Metrics {
             "Size of the store on disk",
             store_bytes.clone(),
         );
+        let disk: [Gauge; 3] = Default::default();
+        registry.register(
+            "store_free_bytes",
+            "Free space on the store's filesystem (for the relay's user)",
+            disk[0].clone(),
+        );
+        registry.register(
+            "store_min_free_bytes",
+            "store.min_free in bytes: below it new webhooks get 503 disk_full",
+            disk[1].clone(),
+        );
+        registry.register(
+            "store_full",
+            "1 while a log write found no room: nothing is accepted or delivered until one goes through",
+            disk[2].clone(),
+        );
+        let space = journal.space();
+        registry.register(
+            "store_full_events",
+            "Times the store's disk became full",
+            space.full_events.clone(),
+        );
+        registry.register(
+            "store_refused_writes",
+            "Writes refused for want of space: failed log writes and webhooks under store.min_free",
+            space.refused_writes.clone(),
+        );
+        registry.register(
+            "delivery_held_passes",
+            "Scheduler passes that sent nothing because the store could not record an outcome",
+            space.held_passes.clone(),
+        );
         let stats = journal.stats();
         registry.register(
             "journal_flush_seconds",
@@ -154,6 +189,7 @@ impl Metrics {
             dead_letters,
             store_bytes,
             paused,
+            disk,
         }
     }
 
@@ -245,7 +281,8 @@ impl Metrics {
             *depth.entry(region_label(target)).or_insert(0) += *n as i64;
             let head = store.first_due(target).ok().flatten();
             let created = head
-                .and_then(|(_, id)| store.delivery(id).ok().flatten())
+                // As applied: a scrape must answer while the applier waits for disk space.
+                .and_then(|(_, id)| store.delivery_as_applied(id).ok().flatten())
                 .map(|d| d.created_at_ms);
             if let Some(created) = created {
                 let age = (now.saturating_sub(created) / 1000) as i64;
@@ -262,6 +299,10 @@ impl Metrics {
         }
         self.dead_letters.set(journal.dead_letters() as i64);
         self.store_bytes.set(dir_size(store.path()) as i64);
+        let space = store.space();
+        self.disk[0].set(i64::try_from(space.free()).unwrap_or(i64::MAX));
+        self.disk[1].set(i64::try_from(space.reserve_bytes()).unwrap_or(i64::MAX));
+        self.disk[2].set(i64::from(space.is_full()));
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             log::warn!("Could not render the metrics: {e}.");

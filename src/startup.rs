@@ -60,6 +60,9 @@ pub struct Application {
     journal_thread: JoinHandle<()>,
     /// Grace period for attempts under way at stop.
     shutdown_timeout: Duration,
+    /// Stops the relay when the store's disk failed beyond retrying (a failed `fdatasync`),
+    /// so that it exits non-zero and systemd restarts it; its flag ends the thread at stop.
+    disk_guard: (Arc<AtomicBool>, JoinHandle<()>),
 }
 
 impl Application {
@@ -151,6 +154,7 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
         .run();
+        let disk_guard = spawn_disk_guard(Arc::clone(store.space_arc()), server.handle())?;
         log::info!(
             "hookrelay listens on port {port} with {} sources and {} regions; store at {}.",
             settings.sources.len(),
@@ -167,6 +171,7 @@ impl Application {
             socket_mode: (socket_stop, socket_mode),
             journal_thread,
             shutdown_timeout: settings.server.shutdown_timeout,
+            disk_guard,
         })
     }
 
@@ -198,6 +203,9 @@ impl Application {
     /// attempts under way finish (bounded), outcomes are committed, the store is closed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        let (guard_stop, guard) = self.disk_guard;
+        guard_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = guard.join();
         crate::service::stopping();
         log::info!("Stopping: no new webhooks are accepted; letting deliveries under way finish.");
         self.dispatcher.stop(self.shutdown_timeout);
@@ -213,9 +221,33 @@ impl Application {
         if self.journal_thread.join().is_err() {
             log::error!("The journal thread panicked while stopping; the store may need recovery at the next start.");
         }
+        if let Some(why) = self.store.space().broken() {
+            return Err(std::io::Error::other(format!(
+                "the store's disk failed ({why}); start hookrelay again to recover from the log"
+            )));
+        }
         log::info!("hookrelay stopped.");
         served
     }
+}
+
+/// Watches for a store that can no longer be trusted and stops the server then: the stop runs
+/// as at SIGTERM, and `run_until_stopped` returns the error (a non-zero exit).
+fn spawn_disk_guard(
+    space: Arc<crate::store::space::Space>,
+    server: ServerHandle,
+) -> std::io::Result<(Arc<AtomicBool>, JoinHandle<()>)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let handle = std::thread::Builder::new()
+        .name("disk-guard".into())
+        .spawn(move || {
+            if space.wait_broken(&flag).is_some() {
+                // The future only waits for the stop to finish; the command is already sent.
+                drop(server.stop(true));
+            }
+        })?;
+    Ok((stop, handle))
 }
 
 /// Logs what waits, from the counts the journal made when it opened the store (one scan).

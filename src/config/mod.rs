@@ -986,7 +986,9 @@ fn store_options(raw: &raw::RawStore) -> Result<crate::store::StoreOptions, Conf
         ));
     }
     let checkpoint_bytes = values::parse_size("store.checkpoint_size", &raw.checkpoint_size)?;
+    let min_free = values::parse_reserve("store.min_free", &raw.min_free)?;
     Ok(crate::store::StoreOptions {
+        min_free,
         cache_bytes,
         checkpoint_interval,
         checkpoint_bytes,

@@ -117,6 +117,8 @@ pub struct RawStore {
     pub cache_size: String,
     pub checkpoint_interval: String,
     pub checkpoint_size: String,
+    /// `"256MiB"`, `"5%"`, or `"default"` (the smaller of the two).
+    pub min_free: String,
 }
 
 impl Default for RawStore {
@@ -130,6 +132,7 @@ impl Default for RawStore {
             cache_size: "64MiB".into(),
             checkpoint_interval: "30s".into(),
             checkpoint_size: "64MiB".into(),
+            min_free: "default".into(),
         }
     }
 }

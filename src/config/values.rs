@@ -28,6 +28,39 @@ pub fn parse_size(key: &str, value: &str) -> Result<u64, ConfigError> {
         .map_err(|_| ConfigError::invalid(key, value, "is not a size", "\"64MiB\" or \"1GiB\""))
 }
 
+/// Parses `store.min_free`: `"256MiB"`, `"5%"`, `"0"` (no reserve) or `"default"` (the
+/// smaller of 256 MiB and 5% of the filesystem).
+pub fn parse_reserve(key: &str, value: &str) -> Result<crate::store::space::Reserve, ConfigError> {
+    use crate::store::space::Reserve;
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("default") {
+        return Ok(Reserve::Default);
+    }
+    if let Some(p) = v.strip_suffix('%') {
+        return match p.trim().parse::<f64>() {
+            Ok(p) if (0.0..=50.0).contains(&p) => Ok(Reserve::Percent(p)),
+            _ => Err(ConfigError::invalid(
+                key,
+                value,
+                "is not a share of the disk between 0% and 50%",
+                "\"5%\" or \"256MiB\"",
+            )),
+        };
+    }
+    value
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| Reserve::Bytes(b.as_u64()))
+        .map_err(|_| {
+            ConfigError::invalid(
+                key,
+                value,
+                "is neither a size nor a share of the disk",
+                "\"256MiB\" or \"5%\"",
+            )
+        })
+}
+
 /// A sustained message rate for one Slack webhook, as in `"1/s"` or `"50/h"`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
@@ -110,6 +143,27 @@ mod tests {
             let err = Rate::parse("regions.UK.rate", bad).unwrap_err().to_string();
             assert!(
                 err.contains("regions.UK.rate") && err.contains(bad),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_disk_reserve_is_a_size_a_share_or_the_default() {
+        use crate::store::space::Reserve;
+        assert_eq!(parse_reserve("k", "default").unwrap(), Reserve::Default);
+        assert_eq!(parse_reserve("k", "5%").unwrap(), Reserve::Percent(5.0));
+        assert_eq!(
+            parse_reserve("k", "256MiB").unwrap(),
+            Reserve::Bytes(256 << 20)
+        );
+        assert_eq!(parse_reserve("k", "0").unwrap(), Reserve::Bytes(0));
+        for bad in ["lots", "90%", "-1%"] {
+            let err = parse_reserve("store.min_free", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("store.min_free") && err.contains(bad) && err.contains("256MiB"),
                 "{err}"
             );
         }

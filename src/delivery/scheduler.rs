@@ -141,12 +141,19 @@ pub fn run(
     loop {
         let now = clock.now_ms();
         heartbeat.store(now_ms(), Ordering::Relaxed);
+        // No post without a place to record its outcome: while the store cannot take writes,
+        // nothing is handed out (a message sent then would be sent again). The disk watcher
+        // wakes this loop once a write goes through again.
+        let writable = store.space().takes_writes();
+        if !writable {
+            store.space().held_passes.inc();
+        }
         // One-off targets are forgotten once idle with an empty queue, so a stream of distinct
         // event URLs cannot grow this map (and each pass) without bound.
         let mut idle: Vec<String> = Vec::new();
         let mut wake_at = now + IDLE_POLL.as_millis() as u64;
         for (name, state) in states.iter_mut() {
-            if state.busy || state.held {
+            if state.busy || state.held || !writable {
                 continue;
             }
             if state.paused_until_ms > now {

@@ -371,7 +371,7 @@ impl Worker {
             }
         };
 
-        self.journal.record(DeliveryUpdate {
+        self.record_outcome(DeliveryUpdate {
             delivery: delivery.clone(),
             previous_due_ms: Some(previous_due_ms),
             pause_region_until_ms: pause,
@@ -406,6 +406,39 @@ impl Worker {
         Ok(outcome)
     }
 }
+
+impl Worker {
+    /// Records an attempt's outcome. On a full disk the outcome is kept and recorded once
+    /// there is room: the message went out (or Slack's answer is known), and forgetting that
+    /// would post it again. The region stays busy meanwhile, so nothing else of it is sent.
+    fn record_outcome(&self, update: DeliveryUpdate) -> Result<(), StoreError> {
+        let mut told = false;
+        loop {
+            match self.journal.record(update.clone()) {
+                Err(StoreError::DiskFull(why)) if self.journal.is_open() => {
+                    if !told {
+                        told = true;
+                        log::warn!(
+                            "The outcome of delivery {} (notification {}, region {}) waits for room on the store's disk ({why}); it is recorded as soon as there is some, and the message is not sent again.",
+                            update.delivery.id,
+                            update.delivery.notification_id,
+                            update.delivery.region
+                        );
+                    }
+                    let space = self.journal.space();
+                    if !space.wait_writable(RECORD_RETRY) && space.broken().is_some() {
+                        return Err(StoreError::DiskFull(why));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// How long a worker waits for the store to take writes before trying its outcome again (the
+/// disk watcher's probe usually wakes it sooner).
+const RECORD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Slack's answers that mean the webhook itself no longer works (see `slack-facts.md`).
 fn webhook_gone(answer: &Option<Answer>) -> bool {

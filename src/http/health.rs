@@ -22,12 +22,13 @@ pub async fn readyz(state: web::Data<IntakeState>) -> HttpResponse {
     let mut problems = Vec::new();
     if !state.journal.is_open() {
         problems.push("the store is closed (stopping)".to_string());
-    } else if state.journal.failing() {
+    } else if state.journal.failing() && state.store.space().broken().is_none() {
         problems.push(
             "the store refuses writes after a disk error; see the log and restart hookrelay"
                 .to_string(),
         );
     }
+    problems.extend(state.store.space().problems());
     let silent = now_ms().saturating_sub(state.heartbeat.load(Ordering::Relaxed));
     if silent > SCHEDULER_STALE_MS {
         problems.push(format!(

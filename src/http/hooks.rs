@@ -33,7 +33,17 @@ use std::sync::atomic::AtomicU64;
 const BACKLOG_RETRY_AFTER_SECS: u32 = 60;
 
 /// Refuses intake while the queue holds `store.max_pending` deliveries (0: no limit).
+/// Also refuses it while free space on the store's disk is below `store.min_free` (or the disk
+/// is full), before the body is read: the writer would refuse it anyway.
 pub fn check_backlog(state: &IntakeState) -> Result<(), HookError> {
+    let space = state.journal.space();
+    if space.is_low() || space.is_full() {
+        return Err(HookError::Store(StoreError::DiskFull(format!(
+            "{} free, below store.min_free ({})",
+            crate::store::space::human(space.free()),
+            crate::store::space::human(space.reserve_bytes())
+        ))));
+    }
     let limit = state.settings.store.max_pending;
     let pending = state.journal.pending();
     if limit > 0 && pending >= limit {
@@ -44,6 +54,9 @@ pub fn check_backlog(state: &IntakeState) -> Result<(), HookError> {
 
 /// Seconds a sender is asked to wait after a 503 from the store.
 const STORE_RETRY_AFTER_SECS: u32 = 5;
+/// ... and when the store's disk is full: freeing space takes an operator a while, and a
+/// sender's retries should not pile up meanwhile.
+const DISK_FULL_RETRY_AFTER_SECS: u32 = 30;
 
 /// What the intake routes need; shared by all HTTP workers.
 pub struct IntakeState {
@@ -110,6 +123,7 @@ impl HookError {
             HookError::Invalid(_) => "invalid_record",
             HookError::Unroutable { .. } => "unroutable",
             HookError::BadForm(_) => "invalid_request",
+            HookError::Store(StoreError::DiskFull(_)) => "disk_full",
             HookError::Store(_) => "store_unavailable",
             HookError::Backlog(_) => "backlog_full",
             HookError::Signature(e) => e.kind(),
@@ -141,6 +155,12 @@ impl ResponseError for HookError {
         match self {
             HookError::MissingToken => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            HookError::Store(StoreError::DiskFull(_)) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(DISK_FULL_RETRY_AFTER_SECS),
+                );
             }
             HookError::Store(_) => {
                 headers.insert(

@@ -151,6 +151,15 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
         at = html_escape(&utc(now)),
     );
 
+    // What stops intake or delivery (a full disk), first, where a passing operator sees it.
+    for problem in status["store"]["problems"].as_array().into_iter().flatten() {
+        let _ = write!(
+            h,
+            "<p class=\"note problem\" role=\"alert\"><span class=\"badge bad\">store</span> {}</p>",
+            html_escape(problem.as_str().unwrap_or(""))
+        );
+    }
+
     // Regions.
     h.push_str("<section><h2>Regions</h2>");
     if regions.is_empty() {

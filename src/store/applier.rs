@@ -7,12 +7,14 @@
 //! same delivery out again. A checkpoint (sled flush + `fdatasync`, then the marker, then deleting
 //! old segments) runs every `checkpoint_interval`, or sooner after `checkpoint_bytes` of records.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::disk_sync::DiskSync;
+use super::headroom::{Headroom, NoRoom};
 use super::journal::{Reply, Waker};
 use super::progress::Progress;
 use super::wal::record::{Effect, Record};
@@ -82,6 +84,21 @@ pub(super) struct Applier {
     /// Called with targets that got new deliveries, once sled shows them.
     pub waker: Option<Waker>,
     pub stall: Stall,
+    /// Room allocated ahead of sled's file, so sled never meets a full disk.
+    pub headroom: Headroom,
+    /// A record read from the log but not applied yet, for want of room.
+    pub pending: Option<Record>,
+}
+
+/// How far [`Applier::apply_durable`] got.
+#[derive(Debug, PartialEq)]
+enum Applied {
+    /// Everything durable is in sled.
+    All,
+    /// The disk has no room for sled's writes: applying waits (the record stays unread).
+    Waiting,
+    /// sled or the log failed; the relay is stopping.
+    Failed,
 }
 
 impl Applier {
@@ -94,7 +111,8 @@ impl Applier {
         let interval = self.store.options.checkpoint_interval;
         let mut indexes_checked = false;
         loop {
-            if !self.apply_durable() {
+            let applied = self.apply_durable();
+            if applied == Applied::Failed {
                 return;
             }
             // Once the log of an older hookrelay is replayed: the indexes its records lack.
@@ -107,10 +125,15 @@ impl Applier {
                 }
             }
             self.answer(&mut waiting);
-            if self.checkpoint_due() {
+            if applied == Applied::All && self.checkpoint_due() {
                 self.checkpoint();
             }
-            match rx.recv_timeout(interval) {
+            // Waiting for room: look again soon, not at the next checkpoint.
+            let wait = match applied {
+                Applied::Waiting => super::space::WATCH_INTERVAL,
+                _ => interval,
+            };
+            match rx.recv_timeout(wait) {
                 Ok(ToApplier::Batch {
                     lsn,
                     replies,
@@ -120,7 +143,8 @@ impl Applier {
                 Err(RecvTimeoutError::Timeout) => {}
             }
         }
-        if self.apply_durable() {
+        // At a stop with a full disk, what is not applied stays in the log for the next start.
+        if self.apply_durable() == Applied::All {
             self.answer(&mut waiting);
             if self.applied > self.checkpointed {
                 self.checkpoint();
@@ -128,16 +152,50 @@ impl Applier {
         }
     }
 
-    /// Applies every durable record; false when applying failed (logged; reads then fail).
-    fn apply_durable(&mut self) -> bool {
+    /// Applies every durable record, as long as sled has room to write them.
+    fn apply_durable(&mut self) -> Applied {
         while self.applied < self.progress.durable() {
-            let result = self.tail.read_next().and_then(|record| {
-                apply(self.store.db(), &record)
-                    .map_err(|e| format!("sled refused record {}: {e}", record.lsn))
-                    .map(|bytes| (record.lsn, bytes))
+            let record = match self.pending.take() {
+                Some(r) => r,
+                None => match self.tail.read_next() {
+                    Ok(r) => r,
+                    Err(why) => return self.stop(why),
+                },
+            };
+            let (bytes, largest) = record.effects.iter().fold((0u64, 0u64), |(sum, max), e| {
+                let n = match e {
+                    Effect::Put(k, v) => (k.len() + v.len()) as u64,
+                    Effect::Del(k) => k.len() as u64,
+                };
+                (sum + n, max.max(n))
             });
-            match result {
-                Ok((lsn, bytes)) => {
+            match self.headroom.ensure(bytes, largest) {
+                Ok(()) => {}
+                Err(NoRoom::Full(why)) => {
+                    if !self
+                        .store
+                        .space
+                        .applier_waiting
+                        .swap(true, Ordering::SeqCst)
+                    {
+                        log::warn!("Applying the log to the store waits for room on the disk ({why}); acknowledged webhooks are safe in the log.");
+                    }
+                    self.pending = Some(record);
+                    return Applied::Waiting;
+                }
+                Err(NoRoom::Failed(why)) => return self.stop(why),
+            }
+            if self
+                .store
+                .space
+                .applier_waiting
+                .swap(false, Ordering::SeqCst)
+            {
+                log::info!("The store has room again; applying the log resumes.");
+            }
+            match apply(self.store.db(), &record) {
+                Ok(bytes) => {
+                    let lsn = record.lsn;
                     self.applied = lsn;
                     self.bytes_since_checkpoint += bytes;
                     self.progress.set_applied(lsn);
@@ -151,16 +209,23 @@ impl Applier {
                         ));
                     }
                 }
-                Err(why) => {
-                    log::error!(
-                        "Applying the log to the store stopped: {why}. Webhooks acknowledged so far are safe in the log; restart hookrelay to replay it."
-                    );
-                    self.progress.fail(why);
-                    return false;
-                }
+                Err(e) => return self.stop(format!("sled refused record {}: {e}", record.lsn)),
             }
         }
-        true
+        Applied::All
+    }
+
+    /// sled or the log failed: reads that wait for sled fail, and the relay stops so that a
+    /// restart replays the log (sled keeps an I/O error for as long as it is open).
+    fn stop(&mut self, why: String) -> Applied {
+        log::error!(
+            "Applying the log to the store stopped: {why}. Webhooks acknowledged so far are safe in the log; the restart replays it."
+        );
+        self.progress.fail(why.clone());
+        self.store
+            .space
+            .fatal(&format!("applying the log failed: {why}"));
+        Applied::Failed
     }
 
     /// Answers the commands whose records are applied, and wakes the scheduler for them.
@@ -193,20 +258,31 @@ impl Applier {
     fn checkpoint(&mut self) {
         let lsn = self.applied;
         let started = Instant::now();
-        let flushed = self
-            .store
-            .db()
-            .flush()
-            .map_err(|e| e.to_string())
-            .and_then(|_| self.sync.sync().map_err(|e| e.to_string()));
+        // sled's flush writes its open buffers: into the room allocated for it, or not at all.
+        if let Err(NoRoom::Full(why)) = self.headroom.ensure(0, 0) {
+            log::warn!("A checkpoint of the store waits for room on the disk ({why}); the log keeps what is not checkpointed.");
+            self.last_checkpoint = Instant::now();
+            return;
+        }
+        if let Err(e) = self.store.db().flush() {
+            self.stop(format!("sled's flush failed: {e}"));
+            return;
+        }
+        if let Err(e) = self.sync.sync() {
+            // A failed fdatasync of sled's files: no later one could vouch for the pages it
+            // dropped, so the marker must never move past this point in this process.
+            self.stop(format!("fdatasync of sled's files failed: {e}"));
+            return;
+        }
         if self.stall == Stall::Checkpoint {
             park(&format!(
                 "in a checkpoint of record {lsn}, after sled's flush and before the marker"
             ));
         }
         let dir = super::wal::dir(self.store.path());
-        let result = flushed
-            .and_then(|()| checkpoint::write(&dir, lsn).map_err(|e| e.to_string()))
+        // A marker that cannot be written leaves the old one, which is still true.
+        let result = checkpoint::write(&dir, lsn)
+            .map_err(|e| e.to_string())
             .and_then(|()| segment::delete_before(&dir, lsn).map_err(|e| e.to_string()));
         match result {
             Ok(deleted) => {
@@ -217,8 +293,8 @@ impl Applier {
                 self.checkpointed = lsn;
                 self.bytes_since_checkpoint = 0;
             }
-            Err(e) => log::error!(
-                "A checkpoint of the store failed ({e}); the log keeps growing until one succeeds, and nothing acknowledged is lost."
+            Err(e) => log::warn!(
+                "A checkpoint of the store could not be recorded ({e}); it is tried again, the log keeps growing until then, and nothing acknowledged is lost."
             ),
         }
         self.last_checkpoint = Instant::now();

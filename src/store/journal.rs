@@ -26,8 +26,10 @@ use super::index::{self, ListState};
 use super::overlay::Overlay;
 use super::progress::Progress;
 use super::records::{Delivery, DeliveryState};
+use super::space::{Space, WATCH_INTERVAL};
 use super::wal::record::{CommandKind, Effect};
-use super::wal::{self, scan, segment::SegmentWriter, tail::Tail};
+use super::wal::segment::{AppendError, SegmentWriter};
+use super::wal::{self, scan, tail::Tail};
 use super::{decode, encode, keys, Store, StoreError};
 use crate::sources::status::StatusRules;
 use crate::sources::SourceKind;
@@ -196,7 +198,8 @@ pub struct JournalStats {
     pub batch_size: Histogram,
     /// Set when the writer has stopped: nothing more can be stored.
     pub closed: std::sync::atomic::AtomicBool,
-    /// Set when a log write failed: the writer refuses everything until a restart.
+    /// Set when a log write or sync failed for a reason other than space: the writer refuses
+    /// everything, and the relay stops so that systemd restarts it (`space.rs`).
     pub failed: std::sync::atomic::AtomicBool,
 }
 
@@ -223,6 +226,8 @@ pub struct Journal {
     tx: Sender<Command>,
     /// Shared with the writer thread.
     stats: Arc<JournalStats>,
+    /// Room on the store's disk; whether writes can be taken.
+    space: Arc<Space>,
 }
 
 /// Called after a flush that stored new deliveries, with their target keys, to wake the
@@ -261,14 +266,17 @@ impl Journal {
             replay_until: recovered.last_lsn,
             last_checkpoint: std::time::Instant::now(),
             bytes_since_checkpoint: 0,
-            waker,
+            waker: waker.clone(),
             stall: Stall::from_env(),
+            headroom: super::headroom::Headroom::open(store.path()),
+            pending: None,
         };
         let applier = std::thread::Builder::new()
             .name("applier".into())
             .spawn(move || applier.run(applier_rx))?;
 
         let (tx, rx) = crossbeam_channel::unbounded();
+        let space = Arc::clone(&store.space);
         let writer = Writer {
             store,
             log,
@@ -278,6 +286,9 @@ impl Journal {
             stats: Arc::clone(&stats),
             progress,
             to_applier,
+            space: Arc::clone(&space),
+            waker,
+            last_sample: std::time::Instant::now(),
             unapplied: VecDeque::new(),
             unapplied_bytes: 0,
         };
@@ -289,7 +300,7 @@ impl Journal {
                     log::error!("The applier thread panicked; the next start replays the log.");
                 }
             })?;
-        Ok((Journal { tx, stats }, handle))
+        Ok((Journal { tx, stats, space }, handle))
     }
 
     /// Stores a notification (or its repeat); resolves once that is on disk.
@@ -464,6 +475,17 @@ impl Journal {
         self.stats.failed.load(Ordering::SeqCst)
     }
 
+    /// Room on the store's disk, and whether it is full or broken.
+    pub fn space(&self) -> &Arc<Space> {
+        &self.space
+    }
+
+    /// Whether an outcome written now would be recorded: the scheduler hands out nothing
+    /// otherwise, since a message posted without a record of it would be posted again.
+    pub fn takes_outcomes(&self) -> bool {
+        self.is_open() && !self.failing() && self.space.takes_writes()
+    }
+
     /// Dead letters now.
     pub fn dead_letters(&self) -> u64 {
         self.stats.dead.load(Ordering::Relaxed).max(0) as u64
@@ -635,6 +657,12 @@ struct Writer {
     stats: Arc<JournalStats>,
     progress: Arc<Progress>,
     to_applier: Sender<ToApplier>,
+    /// Room on the disk: intake's reserve, and full or broken after a failed append.
+    space: Arc<Space>,
+    /// Wakes the scheduler once a full store takes writes again.
+    waker: Option<Waker>,
+    /// When free space was last sampled.
+    last_sample: std::time::Instant,
     /// (lsn, size) of records not applied yet, to bound them.
     unapplied: VecDeque<(u64, u64)>,
     unapplied_bytes: u64,
@@ -642,7 +670,18 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, rx: Receiver<Command>) {
-        while let Ok(first) = rx.recv() {
+        loop {
+            let first = match rx.recv_timeout(WATCH_INTERVAL) {
+                Ok(c) => c,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    self.watch_space();
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            };
+            if self.last_sample.elapsed() >= WATCH_INTERVAL {
+                self.watch_space();
+            }
             let mut commands = vec![first];
             while commands.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -661,6 +700,24 @@ impl Writer {
         let _ = self.to_applier.send(ToApplier::Close);
     }
 
+    /// Samples free space (intake's reserve reads it) and, while the store is full, tries an
+    /// empty log record whenever there may be room again: intake and delivery resume by
+    /// themselves once space is freed.
+    fn watch_space(&mut self) {
+        self.last_sample = std::time::Instant::now();
+        self.space.sample();
+        if self.space.is_full() && self.space.has_room_to_resume() {
+            let (reply, _answer) = oneshot::channel();
+            self.commit(vec![Command::Write(Box::default(), reply)]);
+            if !self.space.is_full() {
+                // Deliveries held while the store was full may go now.
+                if let Some(wake) = &self.waker {
+                    wake(Vec::new());
+                }
+            }
+        }
+    }
+
     fn forget_applied(&mut self) {
         let applied = self.progress.applied();
         self.overlay.forget_through(applied);
@@ -676,15 +733,29 @@ impl Writer {
     /// Builds, writes and answers one batch.
     fn commit(&mut self, commands: Vec<Command>) {
         self.forget_applied();
-        if self.unapplied_bytes > MAX_UNAPPLIED_BYTES {
-            if let Err(e) = self.progress.catch_up() {
-                // sled stopped applying: more log would only grow the overlay.
-                self.stats.failed.store(true, Ordering::SeqCst);
-                refuse(commands, &e);
-                return;
+        while self.unapplied_bytes > MAX_UNAPPLIED_BYTES {
+            match self.progress.catch_up_for(WATCH_INTERVAL) {
+                Ok(true) => self.forget_applied(),
+                // The applier waits for room on the disk: answer now rather than hang intake.
+                Ok(false) if self.space.applier_waiting.load(Ordering::SeqCst) => {
+                    let e = StoreError::DiskFull(
+                        "the store waits for room on its disk before it applies more".into(),
+                    );
+                    refuse(commands, &e);
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    // sled stopped applying: more log would only grow the overlay.
+                    self.stats.failed.store(true, Ordering::SeqCst);
+                    refuse(commands, &e);
+                    return;
+                }
             }
-            self.forget_applied();
         }
+        // Below the reserve, new webhooks are refused so that outcomes, pauses and
+        // checkpoints still find room (`store.min_free`).
+        let low = self.space.is_low();
         let first_id = self.next_id;
         let mut state = BatchState {
             db: self.store.db(),
@@ -705,6 +776,13 @@ impl Writer {
         for command in commands {
             match command {
                 Command::Close => {}
+                Command::Accept(_, reply) if low => {
+                    self.space.refused_writes.inc();
+                    let _ = reply.send(Err(StoreError::DiskFull(format!(
+                        "less than store.min_free ({}) is free",
+                        super::space::human(self.space.reserve_bytes())
+                    ))));
+                }
                 Command::Accept(new, reply) => match state.accept(*new) {
                     Ok(accepted) => {
                         kinds.push(CommandKind::Accept);
@@ -772,15 +850,27 @@ impl Writer {
         let (lsn, size) = match written {
             Ok(w) => w,
             Err(why) => {
-                self.stats.failed.store(true, Ordering::SeqCst);
-                log::error!("A batch of {ops} writes could not be made durable, so none was acknowledged: {why}.");
-                let e = StoreError::Io(why);
+                let e = match why {
+                    // Nothing of it is on disk: the same commands succeed once there is room.
+                    AppendError::NoSpace(why) => {
+                        self.space.set_full(&why);
+                        StoreError::DiskFull(why)
+                    }
+                    AppendError::Broken(why) => {
+                        self.stats.failed.store(true, Ordering::SeqCst);
+                        log::error!("A batch of {ops} writes could not be made durable, so none was acknowledged: {why}.");
+                        self.space.fatal(&why);
+                        StoreError::Io(why)
+                    }
+                    AppendError::TooLarge(why) => StoreError::Io(why),
+                };
                 for reply in now.into_iter().chain(later) {
                     reply.send(Err(e.clone()));
                 }
                 return;
             }
         };
+        self.space.set_writable();
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         self.stats.ops.fetch_add(ops as u64, Ordering::Relaxed);
         self.progress.set_durable(lsn);

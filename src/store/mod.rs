@@ -11,6 +11,7 @@ mod batch;
 pub mod check;
 pub mod click;
 pub mod disk_sync;
+mod headroom;
 pub mod index;
 pub mod journal;
 pub mod keys;
@@ -18,6 +19,7 @@ mod overlay;
 pub mod progress;
 pub mod records;
 pub mod retention;
+pub mod space;
 pub mod wal;
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,6 +49,9 @@ pub enum StoreError {
     Sled(String),
     #[error("the store's disk failed: {0}")]
     Io(String),
+    /// Retryable: nothing was written, and the same write succeeds once there is room.
+    #[error("the store's disk is full: {0}")]
+    DiskFull(String),
     #[error("the store is closed (the relay is stopping)")]
     Closed,
     #[error("the store holds a record it cannot read: {0}")]
@@ -86,6 +91,8 @@ pub struct StoreOptions {
     pub checkpoint_bytes: u64,
     /// The size at which the log starts a new segment file.
     pub segment_bytes: u64,
+    /// `store.min_free`: intake is refused while less than this is free on the store's disk.
+    pub min_free: space::Reserve,
 }
 
 impl Default for StoreOptions {
@@ -95,6 +102,7 @@ impl Default for StoreOptions {
             checkpoint_interval: Duration::from_secs(30),
             checkpoint_bytes: 64 << 20,
             segment_bytes: 16 << 20,
+            min_free: space::Reserve::Default,
         }
     }
 }
@@ -110,6 +118,8 @@ pub struct Store {
     pub(crate) options: StoreOptions,
     /// How far the log is written and applied: reads wait for sled to catch up.
     pub(crate) progress: Arc<Progress>,
+    /// Room on the disk, and whether the store is full or broken (`space.rs`).
+    pub(crate) space: Arc<space::Space>,
 }
 
 impl Store {
@@ -155,18 +165,37 @@ impl Store {
                 }
             }
         }
+        let space = Arc::new(space::Space::new(path, options.min_free));
         Ok(Store {
             db,
             path: path.to_path_buf(),
             options,
             progress: Arc::new(Progress::default()),
+            space,
         })
     }
 
     /// Waits until sled holds every write acknowledged so far (no wait unless a burst is being
     /// applied), so a read right after a 202 sees what it stored.
+    ///
+    /// While the applier waits for room on the disk this fails at once instead of waiting: a
+    /// read must not hold an HTTP worker for as long as the disk stays full.
     pub fn sync_reads(&self) -> Result<(), StoreError> {
-        self.progress.catch_up()
+        loop {
+            if self.progress.catch_up_for(space::WATCH_INTERVAL)? {
+                return Ok(());
+            }
+            if self
+                .space
+                .applier_waiting
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(StoreError::DiskFull(
+                    "the store waits for room on its disk before it applies the latest writes"
+                        .into(),
+                ));
+            }
+        }
     }
 
     /// [`Store::sync_reads`] for at most `timeout`: whether sled caught up.
@@ -176,6 +205,16 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Room on the store's disk, and whether the store takes writes.
+    pub fn space(&self) -> &space::Space {
+        &self.space
+    }
+
+    /// The same, to share with a thread that outlives this handle's borrow.
+    pub fn space_arc(&self) -> &Arc<space::Space> {
+        &self.space
     }
 
     pub(crate) fn db(&self) -> &sled::Db {

@@ -30,6 +30,7 @@ max_body_bytes = 4096
 shutdown_timeout = "5s"
 [store]
 path = "{store}"
+min_free = "1MiB"
 [delivery]
 workers = 4
 max_attempts = 4

@@ -12,6 +12,7 @@ mod binary;
 mod cli;
 mod crash;
 mod delivery;
+mod disk;
 mod intake;
 mod lookup;
 mod ops;

@@ -23,9 +23,10 @@ pub fn status_json(state: &IntakeState) -> Result<Value, AdminError> {
     let mut regions = Vec::new();
     for (name, region) in &state.settings.regions {
         let oldest_pending_seconds = match state.store.first_due(name)? {
+            // As applied: the status must answer while the applier waits for disk space.
             Some((_, id)) => state
                 .store
-                .delivery(id)?
+                .delivery_as_applied(id)?
                 .map(|d| now.saturating_sub(d.created_at_ms) / 1000),
             None => None,
         };
@@ -48,7 +49,16 @@ pub fn status_json(state: &IntakeState) -> Result<Value, AdminError> {
         .filter(|(k, _)| k.starts_with("url."))
         .map(|(_, v)| *v)
         .sum();
+    let space = state.store.space();
+    let store = json!({
+        "free_bytes": space.free(),
+        "min_free_bytes": space.reserve_bytes(),
+        "accepting_webhooks": !space.is_low() && !space.is_full() && space.broken().is_none(),
+        "delivering": space.takes_writes(),
+        "problems": space.problems(),
+    });
     Ok(json!({
+        "store": store,
         "regions": regions,
         "one_off_queue_depth": one_off,
         "pending": state.journal.pending(),
