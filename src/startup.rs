@@ -13,6 +13,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::connections;
 use crate::delivery::scheduler::Event;
 use crate::delivery::worker::Worker;
 use crate::delivery::Dispatcher;
@@ -143,11 +144,19 @@ impl Application {
             interactivity,
             replays: Default::default(),
         });
+        let workers = connections::http_workers();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .configure(|cfg| crate::http::routes(cfg, rainforest))
         })
+        .workers(workers)
+        .max_connections(connections::per_worker(
+            settings.server.max_connections,
+            workers,
+        ))
+        // The head only; the body has its own limit (`client_body_timeout`, in `read_body`).
+        .client_request_timeout(settings.server.client_request_timeout)
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
         .run();
