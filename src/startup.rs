@@ -17,6 +17,7 @@ use crate::connections;
 use crate::delivery::scheduler::Event;
 use crate::delivery::worker::Worker;
 use crate::delivery::Dispatcher;
+use crate::http::error;
 use crate::http::hooks::IntakeState;
 use crate::interactivity::{socket_mode, Interactivity};
 use crate::slack::transport::TransportError;
@@ -144,10 +145,15 @@ impl Application {
             interactivity,
             replays: Default::default(),
         });
+        let max_body_bytes = settings.server.max_body_bytes;
         let workers = connections::http_workers();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(error::query_config())
+                .app_data(error::path_config())
+                .app_data(error::json_config(max_body_bytes))
+                .app_data(error::form_config(max_body_bytes))
                 .configure(|cfg| crate::http::routes(cfg, rainforest))
         })
         .workers(workers)
