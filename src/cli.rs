@@ -453,7 +453,7 @@ fn parse_since(s: &str) -> Result<u64, String> {
 }
 
 fn serve(path: &std::path::Path) -> ExitCode {
-    let settings = match Settings::load(path) {
+    let mut settings = match Settings::load(path) {
         Ok(s) => s,
         Err(e) => {
             service::init_logging("info");
@@ -463,6 +463,9 @@ fn serve(path: &std::path::Path) -> ExitCode {
     };
     service::init_logging(&settings.log_level);
     ignore_sighup();
+    // Before actix starts: its accept loop takes the limit as it is then.
+    settings.server.max_connections =
+        crate::connections::fit_open_file_limit(settings.server.max_connections);
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).map_err(|e| e.to_string())?;
         service::spawn_watchdog(app.heartbeat());

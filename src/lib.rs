@@ -15,6 +15,7 @@
 //! - [`routing`]: source default, `[[routes]]`, country table → target.
 //! - [`clock`]: "now" for intake, replaceable in tests.
 //! - [`startup`]: [`startup::Application`] wires it all together.
+//! - [`connections`]: the connection limit, within the open-file limit and per actix worker.
 //! - [`metrics`]: Prometheus registry and `/metrics` rendering.
 //! - [`service`]: systemd readiness, watchdog, journald-friendly logs.
 //! - [`cli`]: the command line; [`admin_client`] talks to a running relay's admin API.
@@ -23,6 +24,7 @@ pub mod admin_client;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod delivery;
 pub mod http;
 pub mod interactivity;

@@ -13,9 +13,11 @@ use actix_web::{web, App, HttpServer};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::connections;
 use crate::delivery::scheduler::Event;
 use crate::delivery::worker::Worker;
 use crate::delivery::Dispatcher;
+use crate::http::error;
 use crate::http::hooks::IntakeState;
 use crate::interactivity::{socket_mode, Interactivity};
 use crate::slack::transport::TransportError;
@@ -146,11 +148,24 @@ impl Application {
             interactivity,
             replays: Default::default(),
         });
+        let max_body_bytes = settings.server.max_body_bytes;
+        let workers = connections::http_workers();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(error::query_config())
+                .app_data(error::path_config())
+                .app_data(error::json_config(max_body_bytes))
+                .app_data(error::form_config(max_body_bytes))
                 .configure(|cfg| crate::http::routes(cfg, rainforest))
         })
+        .workers(workers)
+        .max_connections(connections::per_worker(
+            settings.server.max_connections,
+            workers,
+        ))
+        // The head only; the body has its own limit (`client_body_timeout`, in `read_body`).
+        .client_request_timeout(settings.server.client_request_timeout)
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
         .run();

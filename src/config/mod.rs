@@ -154,6 +154,15 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long a stop waits for in-flight requests and Slack posts before giving up on them.
     pub shutdown_timeout: Duration,
+    /// A connection's request head must arrive within this of its opening (actix answers 408),
+    /// so a client that opens connections and sends nothing cannot hold them.
+    pub client_request_timeout: Duration,
+    /// A request's whole body must arrive within this once its head is in (else 408 and the
+    /// connection is closed): a client that stalls inside its body cannot hold a connection.
+    pub client_body_timeout: Duration,
+    /// Open connections across all HTTP workers; more wait in the kernel's accept queue. Keeps
+    /// the relay below its open-file limit, where `accept` would fail for everyone.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -262,7 +271,7 @@ impl Settings {
     }
 
     fn from_raw(raw: RawConfig) -> Result<Settings, ConfigError> {
-        use values::parse_duration;
+        use values::{parse_duration, positive_duration};
 
         let server = ServerSettings {
             listen: raw.server.listen.clone(),
@@ -281,6 +290,27 @@ impl Settings {
                 "server.shutdown_timeout",
                 &raw.server.shutdown_timeout,
             )?,
+            client_request_timeout: positive_duration(
+                "server.client_request_timeout",
+                &raw.server.client_request_timeout,
+                "\"5s\"",
+            )?,
+            client_body_timeout: positive_duration(
+                "server.client_body_timeout",
+                &raw.server.client_body_timeout,
+                "\"10s\"",
+            )?,
+            max_connections: usize::try_from(raw.server.max_connections)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "server.max_connections",
+                        raw.server.max_connections.to_string(),
+                        "must be a positive number of connections",
+                        "4096",
+                    )
+                })?,
         };
         if !raw.server.listen.contains(':') {
             return Err(ConfigError::invalid(
@@ -1019,12 +1049,41 @@ mod tests {
         let s = Settings::parse(GOOD).unwrap();
         assert_eq!(s.server.listen, "127.0.0.1:8080");
         assert_eq!(s.server.max_body_bytes, 1_048_576);
+        assert_eq!(s.server.client_request_timeout, Duration::from_secs(5));
+        assert_eq!(s.server.client_body_timeout, Duration::from_secs(10));
+        assert_eq!(s.server.max_connections, 4096);
         assert_eq!(s.delivery.workers, 4);
         assert_eq!(s.delivery.max_attempts, 10);
         assert_eq!(s.delivery.timeout, Duration::from_secs(10));
         assert_eq!(s.regions["US"].rate, Rate::SLACK_DEFAULT);
         assert_eq!(s.regions["US"].burst, 3);
         assert_eq!(s.routing.field, "country");
+    }
+
+    #[test]
+    fn bad_front_door_limits_name_the_key_the_value_and_an_example() {
+        for (line, key, value, example) in [
+            (
+                "client_body_timeout = \"soon\"",
+                "server.client_body_timeout",
+                "soon",
+                "\"30s\"",
+            ),
+            (
+                "client_request_timeout = \"0s\"",
+                "server.client_request_timeout",
+                "0s",
+                "\"5s\"",
+            ),
+            ("max_connections = 0", "server.max_connections", "0", "4096"),
+        ] {
+            let text = format!("[server]\n{line}\n{GOOD}");
+            let err = Settings::parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains(value) && err.contains(example),
+                "{line}: {err}"
+            );
+        }
     }
 
     #[test]

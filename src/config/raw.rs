@@ -94,6 +94,9 @@ pub struct RawServer {
     pub listen: String,
     pub max_body_bytes: u64,
     pub shutdown_timeout: String,
+    pub client_request_timeout: String,
+    pub client_body_timeout: String,
+    pub max_connections: u64,
 }
 
 impl Default for RawServer {
@@ -102,6 +105,9 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1_048_576,
             shutdown_timeout: "15s".into(),
+            client_request_timeout: "5s".into(),
+            client_body_timeout: "10s".into(),
+            max_connections: 4096,
         }
     }
 }

@@ -19,6 +19,21 @@ pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
     })
 }
 
+/// A duration that must not be zero (a timeout of zero would refuse everything, or in actix
+/// turn the timer off), with `example` shown when it is.
+pub fn positive_duration(key: &str, value: &str, example: &str) -> Result<Duration, ConfigError> {
+    let d = parse_duration(key, value)?;
+    if d.is_zero() {
+        return Err(ConfigError::invalid(
+            key,
+            value,
+            "must be longer than zero",
+            example,
+        ));
+    }
+    Ok(d)
+}
+
 /// Parses `"64MiB"`, `"512 MB"` or a plain number of bytes.
 pub fn parse_size(key: &str, value: &str) -> Result<u64, ConfigError> {
     value
@@ -127,6 +142,21 @@ mod tests {
         assert!(err.contains("delivery.timeout"), "{err}");
         assert!(err.contains("ten seconds"), "{err}");
         assert!(err.contains("\"30s\""), "{err}");
+    }
+
+    #[test]
+    fn a_zero_timeout_names_key_value_and_example() {
+        let err = positive_duration("server.client_body_timeout", "0s", "\"10s\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.client_body_timeout"), "{err}");
+        assert!(err.contains("\"0s\""), "{err}");
+        assert!(err.contains("longer than zero"), "{err}");
+        assert!(err.contains("\"10s\""), "{err}");
+        assert_eq!(
+            positive_duration("k", "2s", "\"10s\"").unwrap(),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

@@ -39,6 +39,10 @@ impl ResponseError for InteractionError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let InteractionError::Body(e) = self {
+            // Intake's answer as it is: its headers too (a timeout closes the connection).
+            return e.error_response();
+        }
         let kind = match self {
             InteractionError::Off => "interactivity_off",
             InteractionError::Signature(_) => "bad_signature",
@@ -61,7 +65,7 @@ pub async fn receive(
         .signing_secret
         .as_ref()
         .ok_or(InteractionError::Off)?;
-    let body = read_body(&req, payload, state.settings.server.max_body_bytes)
+    let body = read_body(&req, payload, &state.settings.server)
         .await
         .map_err(InteractionError::Body)?;
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());

@@ -51,7 +51,7 @@ async fn accept_event(
     };
     authorise(&req, settings)?;
     check_backlog(&state)?;
-    let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = read_body(&req, payload, &state.settings.server).await?;
     let event = match RainforestEvent::parse(&body, &settings.allowed_webhook_hosts) {
         Ok(event) => event,
         Err(e) => {

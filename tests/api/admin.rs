@@ -389,3 +389,28 @@ fn export_lists_notifications_since_a_time_as_json_lines() {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["external_id"], "exp-2");
 }
+
+#[test]
+fn query_strings_that_do_not_fit_are_json_400s_naming_the_query() {
+    let app = spawn_app();
+    for path in [
+        "/v1/notifications?limit=-1",
+        "/v1/notifications?since=abc",
+        "/v1/notifications?cursor=next",
+        "/v1/dead-letters?limit=many",
+        "/v1/export?since=yesterday",
+    ] {
+        let answer = admin(&app, "GET", path);
+        assert_eq!(answer.status, 400, "{path}: {}", answer.text);
+        assert_eq!(
+            answer.json["type"], "invalid_query",
+            "{path}: {}",
+            answer.text
+        );
+        let query = path.split_once('?').map_or("", |(_, q)| q);
+        let error = answer.json["error"].as_str().unwrap_or_default();
+        assert!(error.contains(query), "{path}: {error}");
+    }
+    // A query that fits still works.
+    assert_eq!(admin(&app, "GET", "/v1/notifications?limit=1").status, 200);
+}

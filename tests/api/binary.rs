@@ -58,6 +58,9 @@ pub struct Harness {
     runs: usize,
     /// Extra environment for the child (NOTIFY_SOCKET, JOURNAL_STREAM, …).
     pub env: Vec<(String, String)>,
+    /// The child's open-file limit (soft, hard), set just before exec as a systemd unit's
+    /// `LimitNOFILE=` would be; `None` inherits the test's.
+    pub open_files: Option<(libc::rlim_t, libc::rlim_t)>,
 }
 
 impl Harness {
@@ -84,6 +87,7 @@ impl Harness {
             port: 0,
             runs: 0,
             env: Vec::new(),
+            open_files: None,
         };
         h.write_config(free_port());
         h
@@ -120,6 +124,7 @@ impl Harness {
                 self.runs,
                 self.port,
                 &self.env,
+                self.open_files,
             );
             match relay.wait_ready(Duration::from_secs(30)) {
                 Ok(()) => return relay,
@@ -150,6 +155,7 @@ impl Relay {
         run: usize,
         port: u16,
         env: &[(String, String)],
+        open_files: Option<(libc::rlim_t, libc::rlim_t)>,
     ) -> Relay {
         let stdout_path = dir.join(format!("run-{run}.stdout.log"));
         let stderr_path = dir.join(format!("run-{run}.stderr.log"));
@@ -169,6 +175,24 @@ impl Relay {
             c.args(["serve", "--config"]).arg(config);
             c
         };
+        if let Some((soft, hard)) = open_files {
+            use std::os::unix::process::CommandExt as _;
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: runs in the forked child before exec and only calls setrlimit, which is
+            // async-signal-safe; the struct is copied into the closure.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let child = command
             .current_dir(dir)
             .env("RUST_LOG", "info")

@@ -321,7 +321,8 @@ fn check_config_rejects_a_bad_file_naming_key_and_value() {
     let bad_timeout = dir.path().join("bad-timeout.toml");
     std::fs::write(
         &bad_timeout,
-        replace_once(&text, "timeout = \"10s\"", "timeout = \"ten seconds\""),
+        // At a line's start: `client_body_timeout = "10s"` in [server] ends the same way.
+        replace_once(&text, "\ntimeout = \"10s\"", "\ntimeout = \"ten seconds\""),
     )
     .unwrap();
     let out = check_config(&bad_timeout);

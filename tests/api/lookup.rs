@@ -183,7 +183,11 @@ fn filtered_lists_come_from_the_indexes_and_page_newest_first() {
     crate::admin::replay_dead(&app, eu0.id);
     let now_dead = wait_list(&app, "state=dead", 3);
     assert_eq!(ids(&now_dead), ["EU-3", "EU-2", "EU-1"]);
-    let found = admin(&app, "GET", "/v1/sources/salesforce/notifications/EU-0");
+    // The replayed delivery is sent after the replay's answer: wait for it to go through.
+    let found = app.wait_store("EU-0 delivered after its replay", |_| {
+        let found = admin(&app, "GET", "/v1/sources/salesforce/notifications/EU-0");
+        (found.json["state"] != "pending").then_some(found)
+    });
     assert_eq!(found.json["state"], "delivered", "{}", found.text);
 }
 

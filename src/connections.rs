@@ -1,0 +1,130 @@
+//! How many connections the front door holds: within the process's open-file limit, and split
+//! over actix's workers.
+//!
+//! Every connection is a file descriptor. When the process runs out of them, `accept` fails for
+//! everyone, real senders included (issue 15: 1,100 stalled connections under systemd's default
+//! soft limit of 1,024 locked every sender out). So at start the soft limit is raised, and the
+//! connection limit is kept below what the limit leaves.
+
+/// Files the relay keeps open besides its connections: sled's files and the log segments,
+/// the outbound connections to Slack, stdio and the journal socket, the workers' epoll and event
+/// descriptors.
+pub const RESERVED_FILES: u64 = 64;
+
+/// The soft limit to ask for, if it should change: the hard limit, since the soft one only
+/// protects programs that still use `select(2)`, which the relay does not. With no hard limit
+/// (`RLIM_INFINITY`, which the kernel refuses as a soft value for open files) just what is
+/// needed.
+pub fn wanted_soft_limit(soft: u64, hard: u64, needed: u64) -> Option<u64> {
+    let target = if hard == libc::RLIM_INFINITY {
+        needed
+    } else {
+        hard
+    };
+    (target > soft).then_some(target)
+}
+
+/// The connections that fit within `open_files` once the reserve is kept: `wanted` if they
+/// all do, else as many as fit (at least one, so the relay still answers).
+pub fn connections_within(open_files: u64, wanted: usize) -> usize {
+    let room = open_files.saturating_sub(RESERVED_FILES).max(1);
+    usize::try_from(room).map_or(wanted, |room| wanted.min(room))
+}
+
+/// actix counts `max_connections` per worker; the total is split evenly, rounded up so the
+/// workers together take at least the configured number.
+pub fn per_worker(total: usize, workers: usize) -> usize {
+    total.div_ceil(workers.max(1)).max(1)
+}
+
+/// The HTTP workers actix would start by default (one per core, at most 512), set explicitly
+/// so that [`per_worker`] divides by the same number.
+pub fn http_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .min(512)
+}
+
+/// Raises the soft open-file limit (before the server is built) and returns how many
+/// connections the relay may hold: `max_connections`, or fewer if the limit cannot hold them.
+/// A refused raise (EPERM: the systemd unit's seccomp filter forbids `setrlimit`, and sets
+/// `LimitNOFILE=` instead) is not an error.
+pub fn fit_open_file_limit(max_connections: usize) -> usize {
+    let needed = (max_connections as u64).saturating_add(RESERVED_FILES);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass and nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        log::warn!(
+            "Could not read the open-file limit ({}); keeping server.max_connections = {max_connections}.",
+            std::io::Error::last_os_error()
+        );
+        return max_connections;
+    }
+    let before = limit.rlim_cur;
+    if let Some(wanted) = wanted_soft_limit(limit.rlim_cur, limit.rlim_max, needed) {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = wanted;
+            log::info!("Raised the open-file limit from {before} to {wanted} open files.");
+        } else {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EPERM) {
+                log::warn!("Could not raise the open-file limit from {before} to {wanted}: {e}.");
+            }
+        }
+    }
+    let fits = connections_within(limit.rlim_cur, max_connections);
+    if fits < max_connections {
+        log::warn!(
+            "The open-file limit is {}, too low for server.max_connections = {max_connections} plus {RESERVED_FILES} files of the relay's own; hookrelay holds at most {fits} connections at a time. Raise LimitNOFILE= in the systemd unit (or `ulimit -n`) to at least {needed}, or lower server.max_connections.",
+            limit.rlim_cur
+        );
+    }
+    fits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soft_limit_goes_up_to_the_hard_one() {
+        // systemd's default: soft 1024, hard 524288.
+        assert_eq!(wanted_soft_limit(1024, 524_288, 4160), Some(524_288));
+        // Already there: nothing to ask.
+        assert_eq!(wanted_soft_limit(524_288, 524_288, 4160), None);
+        // No hard limit: what is needed, not infinity (the kernel refuses that).
+        assert_eq!(
+            wanted_soft_limit(1024, libc::RLIM_INFINITY, 4160),
+            Some(4160)
+        );
+        assert_eq!(wanted_soft_limit(8192, libc::RLIM_INFINITY, 4160), None);
+    }
+
+    #[test]
+    fn connections_leave_room_for_the_relays_own_files() {
+        assert_eq!(connections_within(524_288, 4096), 4096);
+        assert_eq!(connections_within(4096 + 64, 4096), 4096);
+        assert_eq!(connections_within(4096 + 63, 4096), 4095);
+        // A soft limit of 1024 that could not be raised.
+        assert_eq!(connections_within(1024, 4096), 960);
+        // Absurdly low: still one, so the relay answers at all.
+        assert_eq!(connections_within(10, 4096), 1);
+    }
+
+    #[test]
+    fn the_total_is_split_over_the_workers_rounding_up() {
+        assert_eq!(per_worker(4096, 2), 2048);
+        assert_eq!(per_worker(4096, 3), 1366);
+        assert_eq!(per_worker(960, 1), 960);
+        assert_eq!(per_worker(1, 8), 1);
+        assert_eq!(per_worker(10, 0), 10);
+    }
+}
