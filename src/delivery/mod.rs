@@ -163,6 +163,11 @@ fn work(worker: &Worker, jobs: &Receiver<Job>, done: &Sender<Event>, stopping: &
                         .map(|_| now_ms() + scheduler::STORE_ERROR_PAUSE_MS)
                 }
                 Ok(_) => None,
+                // A full disk is reported once by the store; the delivery simply waits.
+                Err(e @ crate::store::StoreError::DiskFull(_)) => {
+                    log::warn!("Delivery {} waits: {e}.", job.delivery_id);
+                    Some(now_ms() + scheduler::STORE_ERROR_PAUSE_MS)
+                }
                 Err(e) => {
                     log::error!("Delivery {} could not be processed: {e}.", job.delivery_id);
                     Some(now_ms() + scheduler::STORE_ERROR_PAUSE_MS)

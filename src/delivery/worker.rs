@@ -419,7 +419,7 @@ impl Worker {
                     if !told {
                         told = true;
                         log::warn!(
-                            "The outcome of delivery {} (notification {}, region {}) waits for room on the store's disk ({why}); it is recorded as soon as there is some, and the message is not sent again.",
+                            "The outcome of delivery {} (notification {}, region {}) waits for room on the store's disk ({why}); it is recorded as soon as there is some, and the message is not sent again, unless hookrelay stops before then: then it is sent again after the restart.",
                             update.delivery.id,
                             update.delivery.notification_id,
                             update.delivery.region

@@ -37,7 +37,7 @@ const BACKLOG_RETRY_AFTER_SECS: u32 = 60;
 /// is full), before the body is read: the writer would refuse it anyway.
 pub fn check_backlog(state: &IntakeState) -> Result<(), HookError> {
     let space = state.journal.space();
-    if space.is_low() || space.is_full() {
+    if !space.accepts_webhooks() {
         return Err(HookError::Store(StoreError::DiskFull(format!(
             "{} free, below store.min_free ({})",
             crate::store::space::human(space.free()),

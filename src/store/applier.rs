@@ -7,7 +7,6 @@
 //! same delivery out again. A checkpoint (sled flush + `fdatasync`, then the marker, then deleting
 //! old segments) runs every `checkpoint_interval`, or sooner after `checkpoint_bytes` of records.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -172,25 +171,17 @@ impl Applier {
             match self.headroom.ensure(bytes, largest) {
                 Ok(()) => {}
                 Err(NoRoom::Full(why)) => {
-                    if !self
-                        .store
-                        .space
-                        .applier_waiting
-                        .swap(true, Ordering::SeqCst)
-                    {
-                        log::warn!("Applying the log to the store waits for room on the disk ({why}); acknowledged webhooks are safe in the log.");
+                    if !self.store.space.set_applier_waiting(true) {
+                        log::warn!("Applying the log to the store waits for room on the disk ({why}); acknowledged webhooks are safe in the log, and nothing is accepted or delivered meanwhile.");
+                        // Reads and the writer waiting for sled give up now instead of hanging.
+                        self.progress.poke();
                     }
                     self.pending = Some(record);
                     return Applied::Waiting;
                 }
                 Err(NoRoom::Failed(why)) => return self.stop(why),
             }
-            if self
-                .store
-                .space
-                .applier_waiting
-                .swap(false, Ordering::SeqCst)
-            {
+            if self.store.space.set_applier_waiting(false) {
                 log::info!("The store has room again; applying the log resumes.");
             }
             match apply(self.store.db(), &record) {
@@ -259,10 +250,17 @@ impl Applier {
         let lsn = self.applied;
         let started = Instant::now();
         // sled's flush writes its open buffers: into the room allocated for it, or not at all.
-        if let Err(NoRoom::Full(why)) = self.headroom.ensure(0, 0) {
-            log::warn!("A checkpoint of the store waits for room on the disk ({why}); the log keeps what is not checkpointed.");
-            self.last_checkpoint = Instant::now();
-            return;
+        match self.headroom.ensure(0, 0) {
+            Ok(()) => {}
+            Err(NoRoom::Full(why)) => {
+                log::warn!("A checkpoint of the store waits for room on the disk ({why}); the log keeps what is not checkpointed.");
+                self.last_checkpoint = Instant::now();
+                return;
+            }
+            Err(NoRoom::Failed(why)) => {
+                self.stop(why);
+                return;
+            }
         }
         if let Err(e) = self.store.db().flush() {
             self.stop(format!("sled's flush failed: {e}"));

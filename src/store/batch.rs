@@ -43,6 +43,8 @@ pub(super) struct BatchState<'a> {
     /// The source of the notification the current command works on, for the list indexes of
     /// the deliveries it creates.
     pub source: String,
+    /// Set while the applier waits for room: reads of sled give up instead of waiting.
+    pub stalled: &'a std::sync::atomic::AtomicBool,
 }
 
 impl BatchState<'_> {
@@ -60,7 +62,9 @@ impl BatchState<'_> {
 
     /// A key the overlay does not keep: read from sled once it has applied the whole log.
     pub(super) fn deep_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        self.progress.wait_applied(self.progress.durable())?;
+        // Not while the applier waits for disk space: the writer would hang with it, and
+        // intake and the workers behind it.
+        self.progress.catch_up_unless(self.stalled)?;
         Ok(self.db.get(key)?)
     }
 

@@ -733,18 +733,14 @@ impl Writer {
     /// Builds, writes and answers one batch.
     fn commit(&mut self, commands: Vec<Command>) {
         self.forget_applied();
-        while self.unapplied_bytes > MAX_UNAPPLIED_BYTES {
-            match self.progress.catch_up_for(WATCH_INTERVAL) {
-                Ok(true) => self.forget_applied(),
-                // The applier waits for room on the disk: answer now rather than hang intake.
-                Ok(false) if self.space.applier_waiting.load(Ordering::SeqCst) => {
-                    let e = StoreError::DiskFull(
-                        "the store waits for room on its disk before it applies more".into(),
-                    );
+        if self.unapplied_bytes > MAX_UNAPPLIED_BYTES {
+            // Not while the applier waits for disk space: answer now rather than hang intake.
+            match self.progress.catch_up_unless(&self.space.applier_waiting) {
+                Ok(()) => self.forget_applied(),
+                Err(e @ StoreError::DiskFull(_)) => {
                     refuse(commands, &e);
                     return;
                 }
-                Ok(false) => {}
                 Err(e) => {
                     // sled stopped applying: more log would only grow the overlay.
                     self.stats.failed.store(true, Ordering::SeqCst);
@@ -755,7 +751,7 @@ impl Writer {
         }
         // Below the reserve, new webhooks are refused so that outcomes, pauses and
         // checkpoints still find room (`store.min_free`).
-        let low = self.space.is_low();
+        let low = !self.space.accepts_webhooks();
         let first_id = self.next_id;
         let mut state = BatchState {
             db: self.store.db(),
@@ -769,6 +765,7 @@ impl Writer {
             deltas: Deltas::default(),
             new_targets: Default::default(),
             source: String::new(),
+            stalled: &self.space.applier_waiting,
         };
         let mut kinds = Vec::with_capacity(commands.len());
         let mut now = Vec::new();

@@ -181,21 +181,7 @@ impl Store {
     /// While the applier waits for room on the disk this fails at once instead of waiting: a
     /// read must not hold an HTTP worker for as long as the disk stays full.
     pub fn sync_reads(&self) -> Result<(), StoreError> {
-        loop {
-            if self.progress.catch_up_for(space::WATCH_INTERVAL)? {
-                return Ok(());
-            }
-            if self
-                .space
-                .applier_waiting
-                .load(std::sync::atomic::Ordering::SeqCst)
-            {
-                return Err(StoreError::DiskFull(
-                    "the store waits for room on its disk before it applies the latest writes"
-                        .into(),
-                ));
-            }
-        }
+        self.progress.catch_up_unless(&self.space.applier_waiting)
     }
 
     /// [`Store::sync_reads`] for at most `timeout`: whether sled caught up.

@@ -5,7 +5,7 @@
 //! after a 202, the scheduler's first look at the queue after a restart) wait for `applied` to
 //! reach the `durable` they saw; when sled keeps up, as it does outside bursts, that is no wait.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use super::StoreError;
@@ -100,6 +100,39 @@ impl Progress {
     /// Waits until sled holds everything acknowledged so far.
     pub fn catch_up(&self) -> Result<(), StoreError> {
         self.wait_applied(self.durable())
+    }
+
+    /// [`Progress::catch_up`], but gives up with `DiskFull` as soon as `stalled` is set (the
+    /// applier waits for room on the disk): neither a read nor the writer may wait on that.
+    pub fn catch_up_unless(&self, stalled: &AtomicBool) -> Result<(), StoreError> {
+        let lsn = self.durable();
+        let mut a = self.applied.lock().map_err(|_| poisoned())?;
+        loop {
+            if a.lsn >= lsn {
+                return Ok(());
+            }
+            if let Some(why) = &a.failed {
+                return Err(StoreError::Sled(why.clone()));
+            }
+            if stalled.load(Ordering::SeqCst) {
+                return Err(StoreError::DiskFull(
+                    "the store waits for room on its disk before it applies the latest writes"
+                        .into(),
+                ));
+            }
+            // The applier pokes when it stalls; the timeout is only a safety net.
+            a = self
+                .moved
+                .wait_timeout(a, std::time::Duration::from_millis(500))
+                .map_err(|_| poisoned())?
+                .0;
+        }
+    }
+
+    /// Wakes every waiter to look at its conditions again (the applier stalled).
+    pub fn poke(&self) {
+        drop(self.applied.lock());
+        self.moved.notify_all();
     }
 }
 

@@ -156,6 +156,9 @@ pub fn spawn(
                 ),
                 Ok(_) => {}
                 Err(StoreError::Closed) => return,
+                Err(e @ StoreError::DiskFull(_)) => {
+                    log::warn!("The retention purge waits for room on the store's disk: {e}.")
+                }
                 Err(e) => log::error!("The retention purge failed and will run again later: {e}."),
             }
         })

@@ -94,8 +94,11 @@ pub struct Space {
     low: AtomicBool,
     /// A log write found no room: nothing can be recorded until a write goes through again.
     full: AtomicBool,
-    /// Set (with the reason) when the store can no longer be trusted; the relay exits.
+    /// Set (with the reason) when the store can no longer be trusted; the relay exits. The
+    /// lock also orders the condvar's waits.
     broken: Mutex<Option<String>>,
+    /// `broken` is set: read without the lock, also by waiters that hold it.
+    is_broken: AtomicBool,
     /// Signalled when `full` or `broken` changes, for workers waiting to record an outcome
     /// and for the thread that stops the relay.
     changed: Condvar,
@@ -120,6 +123,7 @@ impl Space {
             low: AtomicBool::new(false),
             full: AtomicBool::new(false),
             broken: Mutex::new(None),
+            is_broken: AtomicBool::new(false),
             changed: Condvar::new(),
             refused_writes: Counter::default(),
             full_events: Counter::default(),
@@ -178,9 +182,26 @@ impl Space {
         self.full.load(Ordering::SeqCst)
     }
 
-    /// Whether a write made now can be recorded: not full, not broken.
+    /// Whether an outcome written now is recorded without waiting: the log has room, sled has
+    /// room, and the store is not broken. The scheduler hands out nothing otherwise.
     pub fn takes_writes(&self) -> bool {
-        !self.is_full() && self.broken().is_none()
+        !self.is_full()
+            && !self.applier_waiting.load(Ordering::SeqCst)
+            && !self.is_broken.load(Ordering::SeqCst)
+    }
+
+    /// Whether new webhooks are taken: as [`Space::takes_writes`], and above the reserve.
+    pub fn accepts_webhooks(&self) -> bool {
+        !self.is_low() && self.takes_writes()
+    }
+
+    /// The applier starts or stops waiting for room before it writes to sled.
+    pub fn set_applier_waiting(&self, waiting: bool) -> bool {
+        let was = self.applier_waiting.swap(waiting, Ordering::SeqCst);
+        if was != waiting {
+            self.notify();
+        }
+        was
     }
 
     /// Whether a full store has room again to try a write (see [`OUTCOME_ROOM`]).
@@ -192,6 +213,9 @@ impl Space {
     /// A log write failed for want of space.
     pub fn set_full(&self, why: &str) {
         self.refused_writes.inc();
+        // What statvfs says now, for /readyz and /metrics; below the reserve in any case (a
+        // quota can be exhausted while the filesystem has room).
+        self.sample();
         self.low.store(true, Ordering::Relaxed);
         if !self.full.swap(true, Ordering::SeqCst) {
             self.full_events.inc();
@@ -222,6 +246,7 @@ impl Space {
                     "hookrelay stops because the store's disk failed: {why}. Acknowledged webhooks are safe in the log; systemd restarts hookrelay and recovery replays the log from what the disk holds."
                 );
                 *broken = Some(why.to_string());
+                self.is_broken.store(true, Ordering::SeqCst);
             }
         }
         self.notify();
@@ -246,14 +271,16 @@ impl Space {
         }
     }
 
-    /// Waits up to `timeout` for the store to take writes again; whether it does.
+    /// Waits up to `timeout` for the store to take writes again (see [`Space::takes_writes`]);
+    /// whether it does.
     pub fn wait_writable(&self, timeout: Duration) -> bool {
         let Ok(guard) = self.broken.lock() else {
             return false;
         };
         let deadline = std::time::Instant::now() + timeout;
         let mut guard = guard;
-        while self.is_full() && guard.is_none() {
+        // Only atomics in the condition: the lock is held here and is not reentrant.
+        while !self.takes_writes() && guard.is_none() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return false;

@@ -53,7 +53,7 @@ pub fn status_json(state: &IntakeState) -> Result<Value, AdminError> {
     let store = json!({
         "free_bytes": space.free(),
         "min_free_bytes": space.reserve_bytes(),
-        "accepting_webhooks": !space.is_low() && !space.is_full() && space.broken().is_none(),
+        "accepting_webhooks": space.accepts_webhooks(),
         "delivering": space.takes_writes(),
         "problems": space.problems(),
     });
