@@ -90,6 +90,36 @@ pub fn fit_open_file_limit(max_connections: usize) -> usize {
     fits
 }
 
+/// Connections the kernel queues for `accept` before it drops new ones (capped by
+/// `net.core.somaxconn`). std's `TcpListener::bind` asks for 128: a burst of senders, or a
+/// flood of slow ones, then overflows it and real senders wait a whole SYN retry (1 s or more)
+/// before they are even queued.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds `addr` (`host:port`, the first address it resolves to that binds) with
+/// [`LISTEN_BACKLOG`].
+pub fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "the address resolves to nothing",
+    );
+    for a in addr.to_socket_addrs()? {
+        let socket = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+        // As std does: a restart may bind while old connections linger in TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        match socket
+            .bind(&a.into())
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(()) => return Ok(socket.into()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

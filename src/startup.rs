@@ -2,7 +2,6 @@
 //!
 //! `Application::build` binds its own listener, so tests ask for port 0 and read the real port.
 
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -78,8 +77,8 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartupError> {
         let addr = settings.server.listen.clone();
-        let listener =
-            TcpListener::bind(&addr).map_err(|source| StartupError::Listen { addr, source })?;
+        let listener = crate::connections::listen(&addr)
+            .map_err(|source| StartupError::Listen { addr, source })?;
         let port = listener.local_addr()?.port();
 
         let store = Store::open_with(&settings.store.path, settings.store.options.clone())?;
