@@ -113,6 +113,8 @@ struct ConnResult {
     first_error: Option<String>,
     /// When this connection's last measured request finished.
     last_done: Option<Instant>,
+    /// 2xx answers, warm-up included: what the server's CPU was spent on.
+    answered: u64,
 }
 
 struct Report {
@@ -127,6 +129,10 @@ struct Report {
     statuses: BTreeMap<u16, u64>,
     first_error: Option<String>,
     extra: Option<String>,
+    /// 2xx answers, warm-up included.
+    answered: u64,
+    /// The server's CPU per answered request (µs), and its split by thread group.
+    cpu: Option<(f64, String)>,
 }
 
 impl Report {
@@ -198,6 +204,9 @@ fn run_load(
                         let done = Instant::now();
                         match outcome {
                             Ok((status, keep_alive)) => {
+                                if (200..300).contains(&status) {
+                                    result.answered += 1;
+                                }
                                 if measured {
                                     let us = (done - sent).as_micros().min(u32::MAX as u128) as u32;
                                     result.latencies_us.push(us);
@@ -243,8 +252,10 @@ fn run_load(
     let mut statuses = BTreeMap::new();
     let mut first_error = None;
     let mut last_done = started + warmup;
+    let mut answered = 0;
     for t in threads {
         let r = t.join().expect("a load thread panicked");
+        answered += r.answered;
         latencies.extend(r.latencies_us);
         errors += r.errors;
         reconnects += r.reconnects;
@@ -280,6 +291,8 @@ fn run_load(
         statuses,
         first_error,
         extra: None,
+        answered,
+        cpu: None,
     }
 }
 
@@ -401,7 +414,13 @@ fn run_durable(conns: u64, warmup: Duration, measure: Duration) -> Report {
 
     let mut relay = RelayProcess::start(dir.path(), &config);
     relay.wait_ready(addr);
+    let pid = relay.child.id();
+    let before = common::cpu::by_group(pid);
     let mut report = run_load("durable (binary)", addr, conns, warmup, measure);
+    // The work the load left behind (the applier catching up) belongs to those requests.
+    common::cpu::settle(pid, Duration::from_secs(10));
+    let after = common::cpu::by_group(pid);
+    report.cpu = Some(common::cpu::per_request(&before, &after, report.answered));
     let stopped = relay.stop();
     let store_mb = dir_size(&dir.path().join("store")) as f64 / 1e6;
     report.extra = Some(format!("relay {stopped}; store {store_mb:.1} MB"));
@@ -694,5 +713,13 @@ fn main() {
             "\ndurable / no-storage req/s = {ratio:.2} (target >= 0.50): {}",
             if ratio >= 0.5 { "met" } else { "NOT met" }
         );
+    }
+    for r in &reports {
+        if let Some((total, split)) = &r.cpu {
+            println!(
+                "{}: relay CPU {total:.0} µs per webhook ({split}), over {} answered",
+                r.name, r.answered
+            );
+        }
     }
 }

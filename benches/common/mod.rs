@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cpu;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
