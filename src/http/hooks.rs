@@ -9,13 +9,12 @@ use std::sync::Arc;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use super::error::json_error;
 use crate::clock::Clock;
-use crate::config::{ServerSettings, Settings, SourceSettings};
+use crate::config::{Settings, SourceSettings};
 use crate::metrics::Metrics;
 use crate::routing;
 use crate::sources::approval::ApprovalRequest;
@@ -112,6 +111,18 @@ pub enum HookError {
     Signature(InboundSignatureError),
     #[error("the notification could not be stored durably ({0}); send it again later (a repeat of one that was kept after all is answered as a duplicate)")]
     Store(StoreError),
+}
+
+impl From<super::body::BodyError> for HookError {
+    fn from(e: super::body::BodyError) -> Self {
+        use super::body::BodyError;
+        match e {
+            BodyError::TooLarge(limit) => HookError::TooLarge(limit),
+            BodyError::Read(why) => HookError::Read(why),
+            BodyError::Encoding(coding) => HookError::Encoding(coding),
+            BodyError::Timeout(after) => HookError::BodyTimeout(after),
+        }
+    }
 }
 
 impl HookError {
@@ -229,7 +240,7 @@ async fn receive_webhook(
     if settings.kind != SourceKind::TrayCommerce {
         require_json(&content_type)?;
     }
-    let body = read_body(&req, payload, &state.settings.server).await?;
+    let body = super::body::read_body(&req, payload, &state.settings.server).await?;
     let webhook_id = verify_signature(&req, settings, &body, &state, &source)?;
     let result = store_webhook(&source, settings, &body, &content_type, &state).await;
     if let (Err(_), Some(id)) = (&result, &webhook_id) {
@@ -374,186 +385,6 @@ async fn store_webhook(
     Ok((response, status))
 }
 
-/// How a request body is encoded (`Content-Encoding`). Some senders compress.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum BodyEncoding {
-    Identity,
-    Gzip,
-    /// HTTP's `deflate`: zlib-wrapped (RFC 9110).
-    Deflate,
-}
-
-/// Reads `Content-Encoding`. `identity` (or none) is the body as sent; `gzip`, `x-gzip` and
-/// `deflate` are decoded; anything else is refused before the body is read, since the relay
-/// could not read it.
-pub fn body_encoding(req: &HttpRequest) -> Result<BodyEncoding, HookError> {
-    let header = req
-        .headers()
-        .get_all(header::CONTENT_ENCODING)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut found = BodyEncoding::Identity;
-    for coding in header.split(',').map(str::trim) {
-        let this = if coding.is_empty() || coding.eq_ignore_ascii_case("identity") {
-            continue;
-        } else if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-            BodyEncoding::Gzip
-        } else if coding.eq_ignore_ascii_case("deflate") {
-            BodyEncoding::Deflate
-        } else {
-            return Err(HookError::Encoding(coding.to_string()));
-        };
-        if found != BodyEncoding::Identity {
-            // Two codings stacked: no sender does this, and each layer multiplies the size.
-            return Err(HookError::Encoding(header));
-        }
-        found = this;
-    }
-    Ok(found)
-}
-
-/// Reads the body within `server.client_body_timeout`, decoding it (see [`body_encoding`]) and
-/// refusing more than `server.max_body_bytes`, received or decoded, before holding more.
-pub async fn read_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    server: &ServerSettings,
-) -> Result<web::BytesMut, HookError> {
-    let encoding = body_encoding(req)?;
-    let limit = server.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    // A compressed body decodes to hardly less than was sent, so the declared size is refused
-    // early for both.
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(HookError::TooLarge(limit));
-    }
-    let capacity = declared.unwrap_or(1024).min(limit as u64) as usize;
-    let reading = read_decoded(payload, encoding, limit, capacity);
-    match tokio::time::timeout(server.client_body_timeout, reading).await {
-        Ok(body) => body,
-        Err(_) => Err(HookError::BodyTimeout(server.client_body_timeout)),
-    }
-}
-
-async fn read_decoded(
-    mut payload: web::Payload,
-    encoding: BodyEncoding,
-    limit: usize,
-    capacity: usize,
-) -> Result<web::BytesMut, HookError> {
-    let mut body = Decoder::new(encoding, limit, capacity);
-    let mut received = 0usize;
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| HookError::Read(e.to_string()))?;
-        // The bytes sent count too: a stream of empty deflate blocks decodes to nothing at all.
-        received += chunk.len();
-        if received > limit {
-            return Err(HookError::TooLarge(limit));
-        }
-        body.feed(&chunk)?;
-    }
-    body.finish()
-}
-
-/// Decodes into a buffer that refuses to grow past the limit, so a small compressed body that
-/// expands enormously (a "gzip bomb") costs at most `limit` bytes and a 413. (actix's own
-/// decoder hands over each chunk's whole output at once: a 64 KiB chunk of zeros is 64 MiB.)
-enum Decoder {
-    Identity(Capped),
-    Gzip(flate2::write::MultiGzDecoder<Capped>),
-    Deflate(flate2::write::ZlibDecoder<Capped>),
-}
-
-impl Decoder {
-    fn new(encoding: BodyEncoding, limit: usize, capacity: usize) -> Decoder {
-        let out = Capped {
-            buf: web::BytesMut::with_capacity(capacity),
-            limit,
-            over: false,
-        };
-        match encoding {
-            BodyEncoding::Identity => Decoder::Identity(out),
-            BodyEncoding::Gzip => Decoder::Gzip(flate2::write::MultiGzDecoder::new(out)),
-            BodyEncoding::Deflate => Decoder::Deflate(flate2::write::ZlibDecoder::new(out)),
-        }
-    }
-
-    fn feed(&mut self, chunk: &[u8]) -> Result<(), HookError> {
-        use std::io::Write as _;
-        let written = match self {
-            Decoder::Identity(out) => out.write_all(chunk),
-            Decoder::Gzip(d) => d.write_all(chunk),
-            Decoder::Deflate(d) => d.write_all(chunk),
-        };
-        written.map_err(|e| self.out().refusal(e))
-    }
-
-    /// The whole body, once the sender has sent it all (a truncated stream is an error).
-    fn finish(mut self) -> Result<web::BytesMut, HookError> {
-        let finished = match &mut self {
-            Decoder::Identity(_) => Ok(()),
-            Decoder::Gzip(d) => d.try_finish(),
-            Decoder::Deflate(d) => d.try_finish(),
-        };
-        finished.map_err(|e| self.out().refusal(e))?;
-        let out = match &mut self {
-            Decoder::Identity(out) => out,
-            Decoder::Gzip(d) => d.get_mut(),
-            Decoder::Deflate(d) => d.get_mut(),
-        };
-        Ok(std::mem::take(&mut out.buf))
-    }
-
-    fn out(&self) -> &Capped {
-        match self {
-            Decoder::Identity(out) => out,
-            Decoder::Gzip(d) => d.get_ref(),
-            Decoder::Deflate(d) => d.get_ref(),
-        }
-    }
-}
-
-/// The decoder's output, refusing to grow past `limit`.
-struct Capped {
-    /// The decoded body so far.
-    buf: web::BytesMut,
-    /// `server.max_body_bytes`.
-    limit: usize,
-    /// Set when a write was refused for size, to tell a 413 from damaged data.
-    over: bool,
-}
-
-impl Capped {
-    /// Why a write failed: over the limit, or data the decoder could not read.
-    fn refusal(&self, e: std::io::Error) -> HookError {
-        if self.over {
-            HookError::TooLarge(self.limit)
-        } else {
-            HookError::Read(format!("it is not valid compressed data ({e})"))
-        }
-    }
-}
-
-impl std::io::Write for Capped {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.buf.len() + data.len() > self.limit {
-            self.over = true;
-            return Err(std::io::Error::other("the decoded body is over the limit"));
-        }
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn parse_json(body: &[u8]) -> Result<Value, HookError> {
     serde_json::from_slice(body).map_err(|e| HookError::Malformed(e.to_string()))
 }
@@ -590,71 +421,5 @@ fn require_json(value: &str) -> Result<(), HookError> {
         Ok(())
     } else {
         Err(HookError::MediaType(value.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write as _;
-
-    use super::*;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
-
-    /// Feeds `data` in chunks of `chunk` bytes, as the network would.
-    fn decode(
-        encoding: BodyEncoding,
-        limit: usize,
-        data: &[u8],
-        chunk: usize,
-    ) -> Result<Vec<u8>, HookError> {
-        let mut d = Decoder::new(encoding, limit, 16);
-        for part in data.chunks(chunk) {
-            d.feed(part)?;
-        }
-        d.finish().map(|b| b.to_vec())
-    }
-
-    #[test]
-    fn gzip_and_deflate_bodies_decode_whatever_the_chunking() {
-        let json = br#"{"id":"006","country":"UK"}"#.repeat(50);
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-        z.write_all(&json).unwrap();
-        let deflated = z.finish().unwrap();
-        for chunk in [1, 7, 4096] {
-            assert_eq!(
-                decode(BodyEncoding::Gzip, 4096, &gzip(&json), chunk).unwrap(),
-                json
-            );
-            assert_eq!(
-                decode(BodyEncoding::Deflate, 4096, &deflated, chunk).unwrap(),
-                json
-            );
-        }
-    }
-
-    #[test]
-    fn a_body_that_decodes_past_the_limit_is_refused_without_holding_it() {
-        // 64 MiB of zeros are about 64 KiB of gzip: refused after `limit` decoded bytes.
-        let bomb = gzip(&vec![0u8; 64 << 20]);
-        assert!(bomb.len() < 100_000, "{}", bomb.len());
-        let err = decode(BodyEncoding::Gzip, 4096, &bomb, 16 * 1024).unwrap_err();
-        assert!(matches!(err, HookError::TooLarge(4096)), "{err}");
-        let err = decode(BodyEncoding::Identity, 10, b"01234567890", 4).unwrap_err();
-        assert!(matches!(err, HookError::TooLarge(10)), "{err}");
-    }
-
-    #[test]
-    fn damaged_or_cut_compressed_bodies_are_bad_requests() {
-        let err = decode(BodyEncoding::Gzip, 4096, b"not gzip at all", 4).unwrap_err();
-        assert!(matches!(err, HookError::Read(_)), "{err}");
-        let whole = gzip(br#"{"id":"006"}"#);
-        let err = decode(BodyEncoding::Gzip, 4096, &whole[..whole.len() - 6], 4).unwrap_err();
-        assert!(matches!(err, HookError::Read(_)), "{err}");
-        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
     }
 }

@@ -6,8 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::Value;
 
+use super::body::read_body;
 use super::error::json_error;
-use super::hooks::{read_body, HookError, IntakeState};
+use super::hooks::{HookError, IntakeState};
 use crate::slack::signature::SignatureError;
 use crate::store::StoreError;
 
@@ -67,7 +68,7 @@ pub async fn receive(
         .ok_or(InteractionError::Off)?;
     let body = read_body(&req, payload, &state.settings.server)
         .await
-        .map_err(InteractionError::Body)?;
+        .map_err(|e| InteractionError::Body(e.into()))?;
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let now_secs = state.clock.now_ms() / 1000;
     secret

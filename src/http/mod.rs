@@ -1,6 +1,7 @@
 //! The HTTP receiver: one file per route, plus the JSON error shape they share.
 
 pub mod admin;
+pub mod body;
 pub mod error;
 pub mod fallback;
 pub mod health;

@@ -9,8 +9,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::body::read_body;
 use super::error::json_error;
-use super::hooks::{authorise, check_backlog, read_body, HookError, IntakeState};
+use super::hooks::{authorise, check_backlog, HookError, IntakeState};
 use crate::routing::Destination;
 use crate::sources::rainforest::{self, RainforestEvent};
 use crate::sources::SourceKind;
