@@ -81,7 +81,7 @@ impl Application {
             .map_err(|source| StartupError::Listen { addr, source })?;
         let port = listener.local_addr()?.port();
 
-        let store = Store::open_with(&settings.store.path, settings.store.options.clone())?;
+        let store = open_when_room(&settings)?;
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let scheduler_tx = events_tx.clone();
@@ -242,6 +242,27 @@ impl Application {
         }
         log::info!("hookrelay stopped.");
         served
+    }
+}
+
+/// Opens the store, waiting for room if its disk is full: a relay that exited instead would be
+/// restarted by systemd onto the same full disk, again and again, until it gave up.
+fn open_when_room(settings: &Settings) -> Result<Store, StoreError> {
+    let mut told = false;
+    loop {
+        match Store::open_with(&settings.store.path, settings.store.options.clone()) {
+            Err(StoreError::DiskFull(why)) => {
+                if !told {
+                    told = true;
+                    log::error!(
+                        "The store's disk is full ({why}), so the store cannot be opened; hookrelay starts by itself once there is room on {}.",
+                        settings.store.path.display()
+                    );
+                }
+                std::thread::sleep(crate::store::space::WATCH_INTERVAL);
+            }
+            other => return other,
+        }
     }
 }
 

@@ -68,13 +68,20 @@ pub enum StoreError {
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Sled(e.to_string())
+        match e {
+            sled::Error::Io(io) => io.into(),
+            other => StoreError::Sled(other.to_string()),
+        }
     }
 }
 
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
-        StoreError::Io(e.to_string())
+        if space::is_no_space(&e) {
+            StoreError::DiskFull(e.to_string())
+        } else {
+            StoreError::Io(e.to_string())
+        }
     }
 }
 
@@ -131,6 +138,7 @@ impl Store {
     /// Opens (or creates) the store and checks its format version.
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(path)?;
+        remove_unfinished_snapshots(path)?;
         // No background flush: the log makes writes durable, and the applier's checkpoints
         // flush sled; a timer flush would only add writes the guarantees do not rest on.
         let db = sled::Config::new()
@@ -332,6 +340,29 @@ impl Store {
             Some(v) => decode(&v).map(Some),
         }
     }
+}
+
+/// sled 0.34 writes a snapshot at open as `snap.<lsn>.generating` and renames it once it is
+/// whole, but takes every `snap.*` file for a snapshot when it opens: one left half-written (a
+/// full disk, a crash during the open) would stop every later open with "Read corrupted data".
+/// Such a file is never a snapshot, and sled writes a new one.
+fn remove_unfinished_snapshots(dir: &Path) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| n.starts_with("snap.") && n.ends_with(".generating")) {
+            // Once per process: a start waiting for disk space leaves one at every try.
+            static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                log::warn!(
+                    "Removing {}, a snapshot sled did not finish writing (its open was cut short); sled writes a new one.",
+                    path.display()
+                );
+            }
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {

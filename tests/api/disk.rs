@@ -482,3 +482,65 @@ fn with_no_room_for_sled_nothing_hangs_nothing_is_sent_and_the_relay_resumes_whe
     drop(log_disk);
     drop(sled_disk);
 }
+
+#[test]
+fn a_relay_started_on_a_full_disk_waits_and_starts_by_itself_once_there_is_room() {
+    let mut h = Harness::new(&[]);
+    let store_dir = h.dir.path().join("store");
+    let Some(disk) = Tmpfs::mount(&store_dir, 32) else {
+        return;
+    };
+    let mut relay = h.start();
+    let agent = agent(Duration::from_secs(10));
+    for id in ["FULL1", "FULL2"] {
+        assert_eq!(relay.post(&agent, id, "UK").unwrap(), 202);
+    }
+    relay.terminate(Duration::from_secs(30));
+
+    // The box restarts with the disk full: sled cannot even write its start-up snapshot.
+    let filler = fill(&disk.path);
+    let mut relay = Relay::spawn(
+        &h.config_path(),
+        h.dir.path(),
+        2,
+        relay_port(&relay),
+        &h.env,
+        None,
+    );
+    wait(
+        Duration::from_secs(30),
+        "the start waiting for room",
+        || relay.stderr().contains("so the store cannot be opened"),
+    );
+    assert!(
+        relay.child.try_wait().unwrap().is_none(),
+        "{}",
+        relay.stderr()
+    );
+
+    std::fs::remove_file(&filler).expect("free the disk");
+    relay
+        .wait_ready(Duration::from_secs(30))
+        .expect("the relay starts once there is room");
+    assert_eq!(relay.post(&agent, "FULL3", "UK").unwrap(), 202);
+    h.slack
+        .wait_until(Duration::from_secs(30), "all three delivered", |all| {
+            ["FULL1", "FULL2", "FULL3"]
+                .iter()
+                .all(|id| all.iter().any(|r| r.crm_id().as_deref() == Some(*id)))
+        });
+    relay.terminate(Duration::from_secs(30));
+    let (code, report) = store_check(&h);
+    assert_eq!(code, 0, "{report}");
+    drop(disk);
+}
+
+/// The port a relay listens on, from its address.
+fn relay_port(relay: &Relay) -> u16 {
+    relay
+        .address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port in the address")
+}
