@@ -159,7 +159,7 @@ impl Metrics {
         );
         registry.register(
             "store_refused_writes",
-            "Writes refused for want of space: failed log writes and webhooks under store.min_free",
+            "Webhooks refused with 503 disk_full: under store.min_free, or no room in the log",
             space.refused_writes.clone(),
         );
         registry.register(

@@ -37,6 +37,7 @@ const BACKLOG_RETRY_AFTER_SECS: u32 = 60;
 pub fn check_backlog(state: &IntakeState) -> Result<(), HookError> {
     let space = state.journal.space();
     if !space.accepts_webhooks() {
+        space.refused_writes.inc();
         return Err(HookError::Store(StoreError::DiskFull(format!(
             "{} free, below store.min_free ({})",
             crate::store::space::human(space.free()),

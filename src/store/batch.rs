@@ -437,3 +437,47 @@ impl Window {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// While the applier waits for disk space, a command that must read sled gives up with
+    /// `DiskFull` at once instead of holding the writer (and intake behind it) until there is
+    /// room; the writer then drops the whole batch (`Writer::commit`).
+    #[test]
+    fn a_read_of_sled_gives_up_while_the_applier_waits_for_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let progress = Progress::default();
+        // Record 2 is durable, sled has only record 1.
+        progress.reset(1, 2);
+        let overlay = Overlay::default();
+        let stalled = AtomicBool::new(true);
+        let mut next_id = 10;
+        let state = BatchState {
+            db: &db,
+            overlay: &overlay,
+            progress: &progress,
+            next_id: &mut next_id,
+            effects: Vec::new(),
+            keys: HashMap::new(),
+            notifications: HashMap::new(),
+            windows: HashMap::new(),
+            deltas: Deltas::default(),
+            new_targets: BTreeSet::new(),
+            source: String::new(),
+            stalled: &stalled,
+        };
+        let started = std::time::Instant::now();
+        let err = state.notification(7).unwrap_err();
+        assert!(matches!(err, StoreError::DiskFull(_)), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Once sled caught up, the read goes through (and finds nothing here).
+        stalled.store(false, std::sync::atomic::Ordering::SeqCst);
+        progress.set_applied(2);
+        assert!(matches!(state.notification(7), Err(StoreError::Corrupt(_))));
+    }
+}

@@ -70,10 +70,7 @@ impl Headroom {
             unsupported: false,
             last_len: 0,
             chunk_refused_at: None,
-            chunk: std::env::var("HOOKRELAY_TEST_SLED_AHEAD")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(CHUNK),
+            chunk: super::wal::segment::test_hook("HOOKRELAY_TEST_SLED_AHEAD").unwrap_or(CHUNK),
         }
     }
 

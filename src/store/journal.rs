@@ -539,6 +539,13 @@ impl Reply {
     }
 }
 
+/// Notes a command's failure for want of room: its batch must not be written (see `commit`).
+fn abort_for(abort: &mut Option<StoreError>, e: &StoreError) {
+    if matches!(e, StoreError::DiskFull(_)) && abort.is_none() {
+        *abort = Some(e.clone());
+    }
+}
+
 /// Answers every command of a batch with an error.
 fn refuse(commands: Vec<Command>, e: &StoreError) {
     for command in commands {
@@ -770,6 +777,10 @@ impl Writer {
         let mut kinds = Vec::with_capacity(commands.len());
         let mut now = Vec::new();
         let mut later = Vec::new();
+        // A command that failed for want of room (its read of sled gave up while the applier
+        // waits for disk space) may have put part of its writes in the batch already: then
+        // none of the batch is written, and every command in it is answered that way.
+        let mut abort: Option<StoreError> = None;
         for command in commands {
             match command {
                 Command::Close => {}
@@ -786,6 +797,7 @@ impl Writer {
                         now.push(Reply::Accept(reply, accepted));
                     }
                     Err(e) => {
+                        abort_for(&mut abort, &e);
                         let _ = reply.send(Err(e));
                     }
                 },
@@ -797,6 +809,7 @@ impl Writer {
                         now.push(Reply::Click(reply, clicked));
                     }
                     Err(e) => {
+                        abort_for(&mut abort, &e);
                         let _ = reply.send(Err(e));
                     }
                 },
@@ -806,6 +819,7 @@ impl Writer {
                         later.push(Reply::Replay(reply, new_ids));
                     }
                     Err(e) => {
+                        abort_for(&mut abort, &e);
                         let _ = reply.send(Err(e));
                     }
                 },
@@ -821,6 +835,15 @@ impl Writer {
                     later.push(Reply::Write(reply));
                 }
             }
+        }
+        if let Some(e) = abort {
+            drop(state);
+            // Nothing is written, so the ids the batch took are free again.
+            self.next_id = first_id;
+            for reply in now.into_iter().chain(later) {
+                reply.send(Err(e.clone()));
+            }
+            return;
         }
         if kinds.is_empty() {
             return;
@@ -851,6 +874,8 @@ impl Writer {
                     // Nothing of it is on disk: the same commands succeed once there is room.
                     AppendError::NoSpace(why) => {
                         self.space.set_full(&why);
+                        let webhooks = kinds.iter().filter(|k| **k == CommandKind::Accept).count();
+                        self.space.refused_writes.inc_by(webhooks as u64);
                         StoreError::DiskFull(why)
                     }
                     AppendError::Broken(why) => {

@@ -102,8 +102,8 @@ pub struct Space {
     /// Signalled when `full` or `broken` changes, for workers waiting to record an outcome
     /// and for the thread that stops the relay.
     changed: Condvar,
-    /// Writes refused for want of space (log writes that failed, intake under the reserve);
-    /// shared with `/metrics`.
+    /// Webhooks refused for want of space (under the reserve, or a log write that found no
+    /// room); shared with `/metrics`.
     pub refused_writes: Counter,
     /// Times the store became full.
     pub full_events: Counter,
@@ -212,11 +212,9 @@ impl Space {
 
     /// A log write failed for want of space.
     pub fn set_full(&self, why: &str) {
-        self.refused_writes.inc();
-        // What statvfs says now, for /readyz and /metrics; below the reserve in any case (a
-        // quota can be exhausted while the filesystem has room).
+        // What statvfs says now, for /readyz and /metrics. (A quota or the inodes can run out
+        // while statvfs shows room: `full` alone then stops intake, see `accepts_webhooks`.)
         self.sample();
-        self.low.store(true, Ordering::Relaxed);
         if !self.full.swap(true, Ordering::SeqCst) {
             self.full_events.inc();
             log::error!(
@@ -364,12 +362,19 @@ mod tests {
         let space = std::sync::Arc::new(Space::new(dir.path(), Reserve::Bytes(0)));
         assert!(space.free() > 0 && !space.is_low());
         space.set_full("test");
-        assert!(space.is_full() && space.is_low());
+        assert!(space.is_full() && !space.accepts_webhooks() && !space.takes_writes());
         assert!(!space.wait_writable(Duration::from_millis(10)));
         let s = std::sync::Arc::clone(&space);
-        let waiter = std::thread::spawn(move || s.wait_writable(Duration::from_secs(30)));
+        let waiter = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            (s.wait_writable(Duration::from_secs(30)), started.elapsed())
+        });
+        // Most likely the waiter waits by now (a waiting thread cannot be observed); if the
+        // notification were lost, it would wait the whole 30 s.
+        std::thread::sleep(Duration::from_millis(50));
         space.set_writable();
-        assert!(waiter.join().unwrap());
+        let (writable, waited) = waiter.join().unwrap();
+        assert!(writable && waited < Duration::from_secs(10), "{waited:?}");
         space.fatal("a test sync failure");
         assert_eq!(space.broken().as_deref(), Some("a test sync failure"));
         assert!(!space.wait_writable(Duration::from_millis(10)));

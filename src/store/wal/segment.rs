@@ -74,9 +74,7 @@ impl SegmentWriter {
             segment_bytes,
             next_lsn,
             failed: None,
-            fail_sync_after: std::env::var("HOOKRELAY_TEST_FAIL_SYNC_AFTER")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            fail_sync_after: test_hook("HOOKRELAY_TEST_FAIL_SYNC_AFTER"),
             syncs: 0,
         })
     }
@@ -198,6 +196,14 @@ impl SegmentWriter {
     pub fn last_lsn(&self) -> u64 {
         self.next_lsn - 1
     }
+}
+
+/// A test hook's number from the environment, with a WARN: set by mistake, it changes what the
+/// relay does.
+pub(crate) fn test_hook(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?.parse().ok()?;
+    log::warn!("{name}={value} is set: a test hook that changes how the store behaves; unset it outside tests.");
+    Some(value)
 }
 
 fn create(dir: &Path, first_lsn: u64) -> std::io::Result<File> {
