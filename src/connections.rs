@@ -120,6 +120,53 @@ pub fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
     Err(last)
 }
 
+/// Open connections, counted so that keep-alive stops when they crowd the limit.
+///
+/// actix-web times out only the head of a connection's *first* request
+/// (`server.client_request_timeout`): a client that sends one request and then trickles the
+/// next one's head holds its connection for as long as it likes. So once more than half of
+/// `server.max_connections` are open, every answer closes its connection: a sender then
+/// reconnects, and a new connection's head is timed again. Such clients can hold at most half
+/// the connections; the other half keeps serving.
+#[derive(Debug)]
+pub struct OpenConnections {
+    /// Connections open now.
+    open: std::sync::atomic::AtomicUsize,
+    /// Above this many, answers close their connection.
+    crowded_above: usize,
+}
+
+impl OpenConnections {
+    pub fn new(max_connections: usize) -> std::sync::Arc<OpenConnections> {
+        std::sync::Arc::new(OpenConnections {
+            open: std::sync::atomic::AtomicUsize::new(0),
+            crowded_above: max_connections / 2,
+        })
+    }
+
+    /// Counts a new connection until the guard, kept with the connection, is dropped.
+    pub fn opened(self: &std::sync::Arc<Self>) -> ConnectionGuard {
+        self.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ConnectionGuard(std::sync::Arc::clone(self))
+    }
+
+    /// Whether answers should close their connection now.
+    pub fn crowded(&self) -> bool {
+        self.open.load(std::sync::atomic::Ordering::Relaxed) > self.crowded_above
+    }
+}
+
+/// Lives in a connection's extensions; its drop counts the connection closed.
+pub struct ConnectionGuard(std::sync::Arc<OpenConnections>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +203,15 @@ mod tests {
         assert_eq!(per_worker(960, 1), 960);
         assert_eq!(per_worker(1, 8), 1);
         assert_eq!(per_worker(10, 0), 10);
+    }
+
+    #[test]
+    fn connections_crowd_above_half_the_limit_and_are_counted_until_closed() {
+        let open = OpenConnections::new(4);
+        let guards: Vec<_> = (0..3).map(|_| open.opened()).collect();
+        assert!(open.crowded(), "3 of 4");
+        drop(guards);
+        let _two = (open.opened(), open.opened());
+        assert!(!open.crowded(), "2 of 4");
     }
 }

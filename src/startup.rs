@@ -149,8 +149,27 @@ impl Application {
         });
         let max_body_bytes = settings.server.max_body_bytes;
         let workers = connections::http_workers();
+        let open = connections::OpenConnections::new(settings.server.max_connections);
+        let counted = Arc::clone(&open);
         let server = HttpServer::new(move || {
+            let open = Arc::clone(&open);
             App::new()
+                .wrap_fn(move |req, srv| {
+                    use actix_web::dev::Service as _;
+                    let crowded = open.crowded();
+                    let answer = srv.call(req);
+                    async move {
+                        let mut res = answer.await?;
+                        if crowded {
+                            // See `OpenConnections`: a kept-alive connection's next head is
+                            // not timed, so none is kept while connections crowd the limit.
+                            res.response_mut()
+                                .head_mut()
+                                .set_connection_type(actix_web::http::ConnectionType::Close);
+                        }
+                        Ok(res)
+                    }
+                })
                 .app_data(state.clone())
                 .app_data(error::query_config())
                 .app_data(error::path_config())
@@ -165,6 +184,9 @@ impl Application {
         ))
         // The head only; the body has its own limit (`client_body_timeout`, in `read_body`).
         .client_request_timeout(settings.server.client_request_timeout)
+        .on_connect(move |_, extensions| {
+            extensions.insert(counted.opened());
+        })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
         .run();

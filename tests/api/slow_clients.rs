@@ -378,3 +378,79 @@ fn a_stalled_body_gets_a_json_408_after_client_body_timeout_and_is_closed() {
         .collect();
     assert_eq!(ids, ["real-1"], "nothing of the stalled bodies is kept");
 }
+
+/// Sends one whole webhook on `s` and reads the answer's head and body; returns the head.
+fn whole_request(s: &mut TcpStream, port: u16, id: &str) -> String {
+    let body = crate::helpers::opportunity(id, "UK").to_string();
+    let request = format!(
+        "POST /hooks/salesforce HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).expect("send a webhook");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).expect("read the answer");
+        assert!(
+            n > 0,
+            "closed before answering: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if rest.len() >= length {
+                return head.to_ascii_lowercase();
+            }
+        }
+    }
+}
+
+#[test]
+fn past_half_the_connection_limit_answers_close_their_connection_so_no_next_head_goes_untimed() {
+    // actix times only a connection's first head: a client could send one webhook, then
+    // trickle the next head for ever. Past half of max_connections, answers close instead.
+    let mut h = harness("max_connections = 20\nclient_request_timeout = \"1s\"");
+    let relay = h.start();
+    let port = port_of(&relay);
+    let mut kept = Vec::new();
+    for n in 1..=12 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the relay");
+        let head = whole_request(&mut s, port, &format!("keep-{n}"));
+        assert!(head.starts_with("http/1.1 202"), "{head}");
+        let closes = head.contains("connection: close");
+        assert_eq!(
+            closes,
+            n > 10,
+            "answer {n} of 12 with a limit of 20:\n{head}"
+        );
+        kept.push(s);
+    }
+    // The ten kept alive now trickle their next head, and are held (actix's limit) ...
+    for s in &mut kept[..10] {
+        s.write_all(b"POST /hooks/salesforce HTTP/1.1\r\nHost: 127.0.0")
+            .expect("part of a second head");
+    }
+    // ... yet a real sender is served at once, and its connection is not kept either.
+    let started = Instant::now();
+    let mut real = TcpStream::connect(("127.0.0.1", port)).expect("connect to the relay");
+    let head = whole_request(&mut real, port, "real-after-crowd");
+    assert!(head.starts_with("http/1.1 202"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
+    h.slack
+        .wait_until(Duration::from_secs(20), "the webhooks delivered", |all| {
+            all.iter()
+                .any(|r| r.crm_id().as_deref() == Some("real-after-crowd"))
+        });
+}
