@@ -114,7 +114,16 @@ async fn read_decoded(
 enum Decoder {
     Identity(Capped),
     Gzip(flate2::write::MultiGzDecoder<Capped>),
-    Deflate(flate2::write::ZlibDecoder<Capped>),
+    /// HTTP's `deflate` is zlib-wrapped, but some senders send the raw stream: the first two
+    /// bytes tell which (a zlib header is a multiple of 31 with method 8).
+    DeflateUnsure(Vec<u8>, Capped),
+    Zlib(flate2::write::ZlibDecoder<Capped>),
+    RawDeflate(flate2::write::DeflateDecoder<Capped>),
+}
+
+/// Whether a deflate body starts with a zlib header (RFC 1950).
+fn is_zlib(first: u8, second: u8) -> bool {
+    first & 0x0F == 8 && (u16::from(first) << 8 | u16::from(second)) % 31 == 0
 }
 
 impl Decoder {
@@ -127,41 +136,83 @@ impl Decoder {
         match encoding {
             BodyEncoding::Identity => Decoder::Identity(out),
             BodyEncoding::Gzip => Decoder::Gzip(flate2::write::MultiGzDecoder::new(out)),
-            BodyEncoding::Deflate => Decoder::Deflate(flate2::write::ZlibDecoder::new(out)),
+            BodyEncoding::Deflate => Decoder::DeflateUnsure(Vec::with_capacity(2), out),
         }
     }
 
     fn feed(&mut self, chunk: &[u8]) -> Result<(), BodyError> {
         use std::io::Write as _;
+        if let Decoder::DeflateUnsure(start, _) = self {
+            start.extend_from_slice(chunk);
+            if start.len() < 2 {
+                return Ok(());
+            }
+            // Feeds what was held back to the decoder it picks.
+            return self.decide();
+        }
         let written = match self {
             Decoder::Identity(out) => out.write_all(chunk),
             Decoder::Gzip(d) => d.write_all(chunk),
-            Decoder::Deflate(d) => d.write_all(chunk),
+            Decoder::Zlib(d) => d.write_all(chunk),
+            Decoder::RawDeflate(d) => d.write_all(chunk),
+            Decoder::DeflateUnsure(..) => Ok(()),
         };
+        written.map_err(|e| self.out().refusal(e))
+    }
+
+    /// Picks the deflate decoder from the first bytes and feeds them to it.
+    fn decide(&mut self) -> Result<(), BodyError> {
+        use std::io::Write as _;
+        let Decoder::DeflateUnsure(start, out) = self else {
+            return Ok(());
+        };
+        let start = std::mem::take(start);
+        let out = std::mem::replace(
+            out,
+            Capped {
+                buf: web::BytesMut::new(),
+                limit: 0,
+                over: false,
+            },
+        );
+        let (next, written) = if start.len() >= 2 && is_zlib(start[0], start[1]) {
+            let mut d = flate2::write::ZlibDecoder::new(out);
+            let w = d.write_all(&start);
+            (Decoder::Zlib(d), w)
+        } else {
+            let mut d = flate2::write::DeflateDecoder::new(out);
+            let w = d.write_all(&start);
+            (Decoder::RawDeflate(d), w)
+        };
+        *self = next;
         written.map_err(|e| self.out().refusal(e))
     }
 
     /// The whole body, once the sender has sent it all (a truncated stream is an error).
     fn finish(mut self) -> Result<web::BytesMut, BodyError> {
+        self.decide()?;
         let finished = match &mut self {
-            Decoder::Identity(_) => Ok(()),
+            Decoder::Identity(_) | Decoder::DeflateUnsure(..) => Ok(()),
             Decoder::Gzip(d) => d.try_finish(),
-            Decoder::Deflate(d) => d.try_finish(),
+            Decoder::Zlib(d) => d.try_finish(),
+            Decoder::RawDeflate(d) => d.try_finish(),
         };
         finished.map_err(|e| self.out().refusal(e))?;
         let out = match &mut self {
-            Decoder::Identity(out) => out,
+            Decoder::Identity(out) | Decoder::DeflateUnsure(_, out) => out,
             Decoder::Gzip(d) => d.get_mut(),
-            Decoder::Deflate(d) => d.get_mut(),
+            Decoder::Zlib(d) => d.get_mut(),
+            Decoder::RawDeflate(d) => d.get_mut(),
         };
         Ok(std::mem::take(&mut out.buf))
     }
 
     fn out(&self) -> &Capped {
         match self {
-            Decoder::Identity(out) => out,
+            Decoder::Identity(out) | Decoder::DeflateUnsure(_, out) => out,
             Decoder::Gzip(d) => d.get_ref(),
-            Decoder::Deflate(d) => d.get_ref(),
+            Decoder::Zlib(d) => d.get_ref(),
+            Decoder::RawDeflate(d) => d.get_ref(),
         }
     }
 }
@@ -234,6 +285,9 @@ mod tests {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         z.write_all(&json).unwrap();
         let deflated = z.finish().unwrap();
+        let mut r = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        r.write_all(&json).unwrap();
+        let raw = r.finish().unwrap();
         for chunk in [1, 7, 4096] {
             assert_eq!(
                 decode(BodyEncoding::Gzip, 4096, &gzip(&json), chunk).unwrap(),
@@ -241,6 +295,11 @@ mod tests {
             );
             assert_eq!(
                 decode(BodyEncoding::Deflate, 4096, &deflated, chunk).unwrap(),
+                json
+            );
+            // Some senders send `deflate` without the zlib wrapper.
+            assert_eq!(
+                decode(BodyEncoding::Deflate, 4096, &raw, chunk).unwrap(),
                 json
             );
         }
