@@ -111,7 +111,7 @@ fn when(ms: Option<u64>, now: u64) -> String {
 /// The sender's id for a notification (`source/external id`), when it is still stored.
 /// `source/sender-id` and the one-line title of a notification, for the dead-letter table.
 fn sender_label(state: &IntakeState, id: u64) -> Option<(String, String)> {
-    let n = state.store.notification(id).ok().flatten()?;
+    let n = state.store.notification_as_applied(id).ok().flatten()?;
     let title = super::admin::title::title(&n, &state.settings.sources);
     Some(if n.external_id.is_empty() {
         (n.source, title)
@@ -124,7 +124,10 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
     let status = super::admin::status::status_json(state)?;
     let now = now_ms();
     let admin_on = !state.settings.admin_tokens.is_empty();
-    let mut dead: Vec<Delivery> = state.store.dead_letters()?;
+    // Everything acknowledged, unless the applier waits for disk space: then what sled has,
+    // since the page must render exactly then.
+    let _ = state.store.sync_reads();
+    let mut dead: Vec<Delivery> = state.store.dead_letters_as_applied()?;
     dead.sort_by_key(|d| {
         std::cmp::Reverse(match d.state {
             DeliveryState::Dead { at_ms, .. } => at_ms,

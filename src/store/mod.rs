@@ -310,11 +310,17 @@ impl Store {
     /// Every delivery in the dead-letter list, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<Delivery>, StoreError> {
         self.sync_reads()?;
+        self.dead_letters_as_applied()
+    }
+
+    /// [`Store::dead_letters`] without waiting for the applier: for the status page, which
+    /// must render while the applier waits for disk space (it may then miss the newest).
+    pub fn dead_letters_as_applied(&self) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::new();
         for entry in self.db.scan_prefix([keys::DEAD]) {
             let (key, _) = entry?;
             let id = keys::id_from(&key).ok_or_else(|| StoreError::Corrupt("dead key".into()))?;
-            if let Some(d) = self.delivery(id)? {
+            if let Some(d) = self.delivery_as_applied(id)? {
                 out.push(d);
             }
         }

@@ -443,6 +443,10 @@ fn with_no_room_for_sled_nothing_hangs_nothing_is_sent_and_the_relay_resumes_whe
         answered < Duration::from_secs(3),
         "answered after {answered:?}"
     );
+    // The status page, where an operator looks, renders and says why.
+    let (status, page) = get(&relay, "/");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("before it applies the log"), "{page}");
 
     // And nothing is sent whose outcome could not be applied.
     let before = h.slack.received("uk").len();
