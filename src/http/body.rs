@@ -3,7 +3,7 @@
 //! (`Content-Encoding: gzip`, `x-gzip` or `deflate`; anything else is refused before reading).
 //! Shared by every intake route.
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
@@ -20,6 +20,27 @@ pub enum BodyError {
     Encoding(String),
     #[error("the body did not arrive within {} (server.client_body_timeout); nothing was kept, send it again", humantime::format_duration(*.0))]
     Timeout(std::time::Duration),
+}
+
+impl BodyError {
+    /// The machine word of the JSON error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BodyError::TooLarge(_) => "payload_too_large",
+            BodyError::Read(_) => "bad_request",
+            BodyError::Encoding(_) => "unsupported_encoding",
+            BodyError::Timeout(_) => "request_timeout",
+        }
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Read(_) => StatusCode::BAD_REQUEST,
+            BodyError::Encoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
 }
 
 /// How a request body is encoded (`Content-Encoding`). Some senders compress.

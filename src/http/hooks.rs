@@ -90,14 +90,8 @@ pub enum HookError {
     WrongToken,
     #[error("Content-Type must be application/json, not {0:?}")]
     MediaType(String),
-    #[error("the body is larger than the {0} bytes this relay accepts")]
-    TooLarge(usize),
-    #[error("the body could not be read: {0}")]
-    Read(String),
-    #[error("Content-Encoding {0:?} is not supported; send the body uncompressed, or as gzip or deflate")]
-    Encoding(String),
-    #[error("the body did not arrive within {} (server.client_body_timeout); nothing was kept, send it again", humantime::format_duration(*.0))]
-    BodyTimeout(std::time::Duration),
+    #[error(transparent)]
+    Body(#[from] super::body::BodyError),
     #[error("the body is not valid JSON: {0}")]
     Malformed(String),
     #[error("{0}")]
@@ -114,18 +108,6 @@ pub enum HookError {
     Store(StoreError),
 }
 
-impl From<super::body::BodyError> for HookError {
-    fn from(e: super::body::BodyError) -> Self {
-        use super::body::BodyError;
-        match e {
-            BodyError::TooLarge(limit) => HookError::TooLarge(limit),
-            BodyError::Read(why) => HookError::Read(why),
-            BodyError::Encoding(coding) => HookError::Encoding(coding),
-            BodyError::Timeout(after) => HookError::BodyTimeout(after),
-        }
-    }
-}
-
 impl HookError {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -133,10 +115,7 @@ impl HookError {
             HookError::MissingToken => "missing_token",
             HookError::WrongToken => "invalid_token",
             HookError::MediaType(_) => "unsupported_media_type",
-            HookError::TooLarge(_) => "payload_too_large",
-            HookError::Read(_) => "bad_request",
-            HookError::Encoding(_) => "unsupported_encoding",
-            HookError::BodyTimeout(_) => "request_timeout",
+            HookError::Body(e) => e.kind(),
             HookError::Malformed(_) => "malformed_json",
             HookError::Invalid(_) => "invalid_record",
             HookError::Unroutable { .. } => "unroutable",
@@ -155,12 +134,9 @@ impl ResponseError for HookError {
             HookError::UnknownSource(_) => StatusCode::NOT_FOUND,
             HookError::MissingToken | HookError::Signature(_) => StatusCode::UNAUTHORIZED,
             HookError::WrongToken => StatusCode::FORBIDDEN,
-            HookError::MediaType(_) | HookError::Encoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            HookError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            HookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            HookError::Read(_) | HookError::Malformed(_) | HookError::BadForm(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            HookError::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HookError::Body(e) => e.status_code(),
+            HookError::Malformed(_) | HookError::BadForm(_) => StatusCode::BAD_REQUEST,
             HookError::Invalid(_) | HookError::Unroutable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -195,7 +171,7 @@ impl ResponseError for HookError {
             }
             _ => {}
         }
-        if matches!(self, HookError::BodyTimeout(_)) {
+        if matches!(self, HookError::Body(super::body::BodyError::Timeout(_))) {
             // The rest of the body may still come; the connection is of no further use, and
             // closing it frees its file for other senders.
             response
