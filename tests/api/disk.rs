@@ -148,6 +148,25 @@ fn posts_per_id(h: &Harness) -> HashMap<String, usize> {
     n
 }
 
+/// Waits until every accepted id reached Slack, and checks that none reached it twice; returns
+/// how long the wait took.
+fn delivered_once_each(h: &Harness, accepted: &[String]) -> Duration {
+    let drained = wait(
+        Duration::from_secs(120),
+        "every accepted webhook delivered",
+        || {
+            let n = posts_per_id(h);
+            accepted.iter().all(|id| n.contains_key(id))
+        },
+    );
+    let twice: Vec<_> = posts_per_id(h)
+        .into_iter()
+        .filter(|(_, c)| *c > 1)
+        .collect();
+    assert!(twice.is_empty(), "posted more than once: {twice:?}");
+    drained
+}
+
 fn store_check(h: &Harness) -> (i32, String) {
     let out = Command::new(BIN)
         .args(["store", "check", "--config"])
@@ -288,17 +307,7 @@ fn a_full_disk_holds_deliveries_and_the_relay_resumes_by_itself_once_space_is_fr
         seen.other
     );
     let accepted = seen.accepted.clone();
-    let drained = wait(
-        Duration::from_secs(120),
-        "every accepted webhook delivered",
-        || {
-            let n = posts_per_id(&h);
-            accepted.iter().all(|id| n.contains_key(id))
-        },
-    );
-    let n = posts_per_id(&h);
-    let twice: Vec<_> = n.iter().filter(|(_, c)| **c > 1).collect();
-    assert!(twice.is_empty(), "posted more than once: {twice:?}");
+    let drained = delivered_once_each(&h, &accepted);
     eprintln!(
         "disk full: {} accepted, {} refused with disk_full; after freeing space intake was back in {intake_back:?}, /readyz in {ready_back:?}, delivery in {delivery_back:?}; all delivered {drained:?} later, each once; the store was full {full_events} times and the scheduler held {held} passes",
         accepted.len(),
@@ -466,16 +475,7 @@ fn with_no_room_for_sled_nothing_hangs_nothing_is_sent_and_the_relay_resumes_whe
     let back = wait(Duration::from_secs(10), "/readyz 200 again", || {
         get(&relay, "/readyz").0 == 200
     });
-    let drained = wait(
-        Duration::from_secs(120),
-        "every accepted webhook delivered",
-        || {
-            let n = posts_per_id(&h);
-            accepted.iter().all(|id| n.contains_key(id))
-        },
-    );
-    let n = posts_per_id(&h);
-    assert!(n.values().all(|c| *c == 1), "{n:?}");
+    let drained = delivered_once_each(&h, &accepted);
     eprintln!(
         "no room for sled: {} accepted before intake stopped, reads and a replay answered 503 in {answered:?}; ready {back:?} after freeing space, all delivered {drained:?} later, each once",
         accepted.len()
