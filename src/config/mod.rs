@@ -275,17 +275,12 @@ impl Settings {
 
         let server = ServerSettings {
             listen: raw.server.listen.clone(),
-            max_body_bytes: usize::try_from(raw.server.max_body_bytes)
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ConfigError::invalid(
-                        "server.max_body_bytes",
-                        raw.server.max_body_bytes.to_string(),
-                        "must be a positive number of bytes",
-                        "1048576",
-                    )
-                })?,
+            max_body_bytes: values::positive_count(
+                "server.max_body_bytes",
+                raw.server.max_body_bytes,
+                "bytes",
+                "1048576",
+            )?,
             shutdown_timeout: parse_duration(
                 "server.shutdown_timeout",
                 &raw.server.shutdown_timeout,
@@ -300,17 +295,12 @@ impl Settings {
                 &raw.server.client_body_timeout,
                 "\"10s\"",
             )?,
-            max_connections: usize::try_from(raw.server.max_connections)
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ConfigError::invalid(
-                        "server.max_connections",
-                        raw.server.max_connections.to_string(),
-                        "must be a positive number of connections",
-                        "4096",
-                    )
-                })?,
+            max_connections: values::positive_count(
+                "server.max_connections",
+                raw.server.max_connections,
+                "connections",
+                "4096",
+            )?,
         };
         if !raw.server.listen.contains(':') {
             return Err(ConfigError::invalid(

@@ -62,16 +62,32 @@ pub fn parse_reserve(key: &str, value: &str) -> Result<crate::store::space::Rese
             )),
         };
     }
-    value
-        .trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|b| Reserve::Bytes(b.as_u64()))
-        .map_err(|_| {
+    parse_size(key, value).map(Reserve::Bytes).map_err(|_| {
+        ConfigError::invalid(
+            key,
+            value,
+            "is neither a size nor a share of the disk",
+            "\"256MiB\" or \"5%\"",
+        )
+    })
+}
+
+/// A whole number above zero that must fit a `usize` (`what` says what it counts).
+pub fn positive_count(
+    key: &str,
+    value: u64,
+    what: &str,
+    example: &str,
+) -> Result<usize, ConfigError> {
+    usize::try_from(value)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
             ConfigError::invalid(
                 key,
-                value,
-                "is neither a size nor a share of the disk",
-                "\"256MiB\" or \"5%\"",
+                value.to_string(),
+                &format!("must be a positive number of {what}"),
+                example,
             )
         })
 }

@@ -480,12 +480,6 @@ impl Journal {
         &self.space
     }
 
-    /// Whether an outcome written now would be recorded: the scheduler hands out nothing
-    /// otherwise, since a message posted without a record of it would be posted again.
-    pub fn takes_outcomes(&self) -> bool {
-        self.is_open() && !self.failing() && self.space.takes_writes()
-    }
-
     /// Dead letters now.
     pub fn dead_letters(&self) -> u64 {
         self.stats.dead.load(Ordering::Relaxed).max(0) as u64

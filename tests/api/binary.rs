@@ -30,6 +30,20 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
+/// Polls `done` every 20 ms until it holds, panicking with `what` after `timeout`; returns how
+/// long it took.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
 pub fn replace_once(text: &str, from: &str, to: &str) -> String {
     assert!(
         text.contains(from),
@@ -208,6 +222,15 @@ impl Relay {
             stderr_path,
             run,
         }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the relay's address has a port")
     }
 
     pub fn pid(&self) -> libc::pid_t {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::binary::{agent, Harness, Relay, BIN};
+use crate::binary::{agent, wait_until, Harness, Relay, BIN};
 use crate::helpers::opportunity;
 
 /// A tmpfs mounted for one test and unmounted when dropped (before its folder is removed).
@@ -114,19 +114,6 @@ fn get(relay: &Relay, path: &str) -> (u16, String) {
     (resp.status().as_u16(), body)
 }
 
-/// Polls `what` every 50 ms until it holds; panics with `why` after `timeout`.
-fn wait(timeout: Duration, why: &str, mut what: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !what() {
-        assert!(
-            started.elapsed() < timeout,
-            "timed out after {timeout:?}: {why}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    started.elapsed()
-}
-
 /// A sample's value in Prometheus text (`name value`, not `# HELP name …`); 0 if absent.
 fn gauge(metrics: &str, name: &str) -> u64 {
     metrics
@@ -151,9 +138,9 @@ fn posts_per_id(h: &Harness) -> HashMap<String, usize> {
 /// Waits until every accepted id reached Slack, and checks that none reached it twice; returns
 /// how long the wait took.
 fn delivered_once_each(h: &Harness, accepted: &[String]) -> Duration {
-    let drained = wait(
-        Duration::from_secs(120),
+    let drained = wait_until(
         "every accepted webhook delivered",
+        Duration::from_secs(120),
         || {
             let n = posts_per_id(h);
             accepted.iter().all(|id| n.contains_key(id))
@@ -231,15 +218,15 @@ fn a_full_disk_holds_deliveries_and_the_relay_resumes_by_itself_once_space_is_fr
             }
         })
     };
-    wait(Duration::from_secs(60), "300 webhooks accepted", || {
+    wait_until("300 webhooks accepted", Duration::from_secs(60), || {
         seen.lock().unwrap().accepted.len() >= 300
     });
 
     // The disk fills up under load.
     let filler = fill(&disk.path);
-    wait(
-        Duration::from_secs(30),
+    wait_until(
         "intake refusing with disk_full",
+        Duration::from_secs(30),
         || seen.lock().unwrap().disk_full >= 20,
     );
     let (status, ready) = get(&relay, "/readyz");
@@ -284,16 +271,16 @@ fn a_full_disk_holds_deliveries_and_the_relay_resumes_by_itself_once_space_is_fr
     // Space is freed: intake and delivery come back without a restart.
     std::fs::remove_file(&filler).expect("free the disk");
     let freed = Instant::now();
-    wait(Duration::from_secs(10), "a webhook accepted again", || {
+    wait_until("a webhook accepted again", Duration::from_secs(10), || {
         seen.lock().unwrap().accepted.len() > full_at
     });
     let intake_back = freed.elapsed();
-    wait(Duration::from_secs(10), "/readyz 200 again", || {
+    wait_until("/readyz 200 again", Duration::from_secs(10), || {
         get(&relay, "/readyz").0 == 200
     });
     let ready_back = freed.elapsed();
     let sent_before = h.slack.received("uk").len();
-    wait(Duration::from_secs(10), "deliveries resumed", || {
+    wait_until("deliveries resumed", Duration::from_secs(10), || {
         h.slack.received("uk").len() > sent_before
     });
     let delivery_back = freed.elapsed();
@@ -409,7 +396,7 @@ fn with_no_room_for_sled_nothing_hangs_nothing_is_sent_and_the_relay_resumes_whe
         .status();
     assert_eq!(status, 202);
     let mut dead_id = String::new();
-    wait(Duration::from_secs(20), "a dead letter", || {
+    wait_until("a dead letter", Duration::from_secs(20), || {
         let (_, body) = get(&relay, "/v1/dead-letters");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         dead_id = v["items"][0]["id"].as_str().unwrap_or("").to_string();
@@ -472,7 +459,7 @@ fn with_no_room_for_sled_nothing_hangs_nothing_is_sent_and_the_relay_resumes_whe
     assert!(sent <= 1, "{sent} messages went out while sled had no room");
 
     std::fs::remove_file(&filler).expect("free the disk");
-    let back = wait(Duration::from_secs(10), "/readyz 200 again", || {
+    let back = wait_until("/readyz 200 again", Duration::from_secs(10), || {
         get(&relay, "/readyz").0 == 200
     });
     let drained = delivered_once_each(&h, &accepted);
@@ -507,13 +494,13 @@ fn a_relay_started_on_a_full_disk_waits_and_starts_by_itself_once_there_is_room(
         &h.config_path(),
         h.dir.path(),
         2,
-        relay_port(&relay),
+        relay.port(),
         &h.env,
         None,
     );
-    wait(
-        Duration::from_secs(30),
+    wait_until(
         "the start waiting for room",
+        Duration::from_secs(30),
         || relay.stderr().contains("so the store cannot be opened"),
     );
     assert!(
@@ -537,14 +524,4 @@ fn a_relay_started_on_a_full_disk_waits_and_starts_by_itself_once_there_is_room(
     let (code, report) = store_check(&h);
     assert_eq!(code, 0, "{report}");
     drop(disk);
-}
-
-/// The port a relay listens on, from its address.
-fn relay_port(relay: &Relay) -> u16 {
-    relay
-        .address
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("a port in the address")
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::binary::{agent, Harness, Relay};
+use crate::binary::{agent, wait_until, Harness, Relay};
 use crate::helpers::ADMIN_TOKEN;
 
 /// More than systemd's default soft limit of 1,024 open files.
@@ -84,15 +84,6 @@ fn stall(port: u16, n: usize) -> TcpStream {
     s
 }
 
-fn port_of(relay: &Relay) -> u16 {
-    relay
-        .address
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("the relay's address has a port")
-}
-
 /// Files the relay has open now.
 fn open_files(pid: libc::pid_t) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -133,14 +124,6 @@ fn soft_limit(pid: libc::pid_t) -> String {
         .and_then(|l| l.split_whitespace().nth(3))
         .unwrap_or("?")
         .to_string()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// What the relay sent on `s` before closing the connection.
@@ -205,7 +188,7 @@ fn real_senders_get_their_202_within_a_second_past_1100_stalled_bodies() {
     let mut h = harness("client_body_timeout = \"30s\"");
     let relay = h.start();
     let pid = relay.pid();
-    let port = port_of(&relay);
+    let port = relay.port();
     // It started under systemd's default and raised its own soft limit.
     assert!(
         relay
@@ -294,7 +277,7 @@ fn a_stalled_body_gets_a_json_408_after_client_body_timeout_and_is_closed() {
     let head_timeout = Duration::from_secs(1);
     let mut h = harness("client_body_timeout = \"2s\"\nclient_request_timeout = \"1s\"");
     let relay = h.start();
-    let port = port_of(&relay);
+    let port = relay.port();
 
     let mut bodies: Vec<(TcpStream, Instant)> = (0..5)
         .map(|n| {
@@ -422,7 +405,7 @@ fn past_half_the_connection_limit_answers_close_their_connection_so_no_next_head
     // trickle the next head for ever. Past half of max_connections, answers close instead.
     let mut h = harness("max_connections = 20\nclient_request_timeout = \"1s\"");
     let relay = h.start();
-    let port = port_of(&relay);
+    let port = relay.port();
     let mut kept = Vec::new();
     for n in 1..=12 {
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the relay");
