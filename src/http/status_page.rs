@@ -121,6 +121,10 @@ fn sender_label(state: &IntakeState, id: u64) -> Option<(String, String)> {
 }
 
 fn render(state: &IntakeState) -> Result<String, AdminError> {
+    // The recent attempts first: an attempt is listed only after its outcome reached the
+    // queue counters and the region's news, so everything read after it includes it (read the
+    // other way round, a page could list a delivery its region row does not count yet).
+    let recent = state.metrics.recent();
     let status = super::admin::status::status_json(state)?;
     let now = now_ms();
     let admin_on = !state.settings.admin_tokens.is_empty();
@@ -134,7 +138,6 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
             _ => d.created_at_ms,
         })
     });
-    let recent = state.metrics.recent();
     let regions = status["regions"].as_array().cloned().unwrap_or_default();
     let num = |v: &Value| v.as_u64().unwrap_or(0);
 
