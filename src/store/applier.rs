@@ -114,13 +114,15 @@ impl Applier {
             if applied == Applied::Failed {
                 return;
             }
-            // Once the log of an older hookrelay is replayed: the indexes its records lack.
+            // Once the log of an older hookrelay is replayed: the indexes its records lack
+            // or have too many of.
             if !indexes_checked && self.applied >= self.replay_until {
                 indexes_checked = true;
-                match index::build_if_missing(self.store.db()) {
+                let started = Instant::now();
+                match index::upgrade(self.store.db()) {
                     Ok(0) => {}
-                    Ok(n) => log::info!("Built the list indexes for {n} stored notifications (once, for a store from an older hookrelay)."),
-                    Err(e) => log::error!("Building the list indexes failed ({e}); notification lists may miss entries until a restart builds them."),
+                    Ok(n) => log::info!("Brought the list indexes of {n} stored notifications to this release's format in {:.1} s (once, for a store from an older hookrelay).", started.elapsed().as_secs_f64()),
+                    Err(e) => log::error!("Upgrading the list indexes failed ({e}); notification lists may miss entries until a restart upgrades them."),
                 }
             }
             self.answer(&mut waiting);

@@ -28,6 +28,8 @@ pub(super) struct BatchState<'a> {
     pub progress: &'a Progress,
     /// The next id to hand out (notifications and deliveries share one sequence).
     pub next_id: &'a mut u64,
+    /// The last minute the time index has a key for.
+    pub minute: &'a mut u64,
     /// The writes so far, in order.
     pub effects: Vec<Effect>,
     /// Idempotency key → notification id, for keys added in this batch.
@@ -167,7 +169,9 @@ impl BatchState<'_> {
             superseded.replayed_as = Some(new_id);
             self.put(keys::delivery(*id).to_vec(), encode(&superseded));
             let source = self.source.clone();
-            for key in index::delivery_keys(&source, ListState::Dead, old.notification_id, *id) {
+            if let Some(key) =
+                index::delivery_key(&source, ListState::Dead, old.notification_id, *id)
+            {
                 self.effects.push(Effect::Del(key));
             }
             let mut n = self.notification(old.notification_id)?;
@@ -275,8 +279,12 @@ impl BatchState<'_> {
         delay_ms: u64,
     ) -> Result<(u64, u64), StoreError> {
         let id = self.new_id();
-        for key in index::notification_keys(&new.source, new.received_at_ms, id) {
-            self.put(key, Vec::new());
+        self.put(index::notification_key(&new.source, id), Vec::new());
+        // The first notification once the clock reached a new minute bounds that minute.
+        let minute = index::minute_of(new.received_at_ms);
+        if minute > *self.minute {
+            *self.minute = minute;
+            self.put(index::time_key(minute, id), Vec::new());
         }
         let external_id = match index {
             Some((ext, key)) => {
@@ -394,8 +402,9 @@ impl BatchState<'_> {
         };
         self.put(keys::delivery(id).to_vec(), encode(&d));
         self.put(keys::due(region, due_ms, id), Vec::new());
-        let source = self.source.clone();
-        for key in index::delivery_keys(&source, ListState::Pending, notification_id, id) {
+        if let Some(key) =
+            index::delivery_key(&self.source, ListState::Pending, notification_id, id)
+        {
             self.put(key, Vec::new());
         }
         self.new_targets.insert(region.to_string());
@@ -457,11 +466,13 @@ mod tests {
         let overlay = Overlay::default();
         let stalled = AtomicBool::new(true);
         let mut next_id = 10;
+        let mut minute = 0;
         let state = BatchState {
             db: &db,
             overlay: &overlay,
             progress: &progress,
             next_id: &mut next_id,
+            minute: &mut minute,
             effects: Vec::new(),
             keys: HashMap::new(),
             notifications: HashMap::new(),

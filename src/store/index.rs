@@ -1,33 +1,46 @@
-//! The list indexes: notifications by source, by arrival time, and by the state of their
-//! deliveries (pending, delivered, dead), alone and per source, so a filtered page of
-//! `GET /v1/notifications` reads a page of keys instead of every stored notification.
+//! The list indexes: notifications by source, by arrival time, and by the deliveries that are
+//! pending or dead, so a filtered page of `GET /v1/notifications` reads a page of keys instead
+//! of every stored notification.
 //!
-//! They are written with what they index, in the same log record: a notification's `i` and
-//! `t` keys when the writer stores it, a delivery's state keys when it is created (pending) and
-//! when its outcome is recorded. So they are as durable and as atomic as the rest, and cost a
-//! few small keys per write instead of work in the applier. A store from before them gets them
-//! built once, after its log is replayed at start.
+//! They are written with what they index, in the same log record: a notification's `i` key
+//! when the writer stores it, a delivery's state key when it is created (pending) and when its
+//! outcome is recorded. So they are as durable and as atomic as the rest. Each key is a sled
+//! insert in the applier, which is most of what a webhook costs, so only what no other order
+//! gives is indexed (format 4):
+//! - no global state index: the few sources' ranges are merged ([`super::listing`]);
+//! - no index of delivered deliveries: delivered is what is neither pending nor dead, so a
+//!   list of delivered notifications walks the notifications and skips those the pending and
+//!   dead ranges name;
+//! - the time index is sparse: ids follow arrival, so one key per minute (the first id the
+//!   writer gave once its clock reached that minute) bounds a time range.
 //!
 //! | prefix | key                                                      |
 //! |--------|----------------------------------------------------------|
 //! | `i`    | `i` + source + `\0` + notification id                    |
-//! | `t`    | `t` + first arrival ms + notification id                 |
-//! | `S`    | `S` + state + notification id + delivery id              |
-//! | `s`    | `s` + source + `\0` + state + notification id + delivery id |
+//! | `t`    | `t` + minute (ms) + first notification id of that minute |
+//! | `s`    | `s` + source + `\0` + state + notification id + delivery id (pending, dead) |
 //!
 //! A notification is listed under a state when one of its deliveries is in it; the list checks
 //! each candidate's overall state (pending if anything waits, else dead if anything died, else
 //! delivered). Ids are big-endian, so within a prefix the newest notification is the last key.
+//! A store from before the indexes gets them built once, after its log is replayed at start;
+//! a store with format 3's indexes (`S`, delivered `s` keys, a `t` key per notification) has
+//! them thinned to these once.
 
 use super::records::{Delivery, DeliveryState, Notification};
 use super::{decode, keys};
 
 pub const BY_SOURCE: u8 = b'i';
 pub const BY_TIME: u8 = b't';
-pub const BY_STATE: u8 = b'S';
+/// Format 3's global state index, removed by the upgrade.
+const OLD_BY_STATE: u8 = b'S';
 pub const BY_SOURCE_STATE: u8 = b's';
-/// Set once the indexes cover every notification.
+/// Which indexes the store has: absent (none, built at start), `1` (format 3's), `2` (these).
 pub const BUILT: &[u8] = b"mindexes";
+const LEAN: &[u8] = b"2";
+/// The time index's step: the list reads a time range this much wider on each side and checks
+/// each notification's exact time.
+pub const MINUTE_MS: u64 = 60_000;
 
 /// A state as lists filter it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,11 +100,6 @@ pub fn source_range(source: &str) -> Vec<u8> {
     source_prefix(BY_SOURCE, source)
 }
 
-/// The range of the deliveries in one state.
-pub fn state_range(state: ListState) -> Vec<u8> {
-    vec![BY_STATE, state.byte()]
-}
-
 /// The range of one source's deliveries in one state.
 pub fn source_state_range(source: &str, state: ListState) -> Vec<u8> {
     let mut key = source_prefix(BY_SOURCE_STATE, source);
@@ -99,11 +107,27 @@ pub fn source_state_range(source: &str, state: ListState) -> Vec<u8> {
     key
 }
 
-/// The time index from `ms` on.
+/// The minute `ms` falls in, as the time index keys it.
+pub fn minute_of(ms: u64) -> u64 {
+    ms - ms % MINUTE_MS
+}
+
+/// The time index from the minute of `ms` on.
 pub fn time_from(ms: u64) -> Vec<u8> {
     let mut key = vec![BY_TIME];
-    key.extend_from_slice(&ms.to_be_bytes());
+    key.extend_from_slice(&minute_of(ms).to_be_bytes());
     key
+}
+
+/// The time index's key for notification `id`, the first the writer stored in `minute`.
+pub fn time_key(minute: u64, id: u64) -> Vec<u8> {
+    with_ids(time_from(minute), &[id])
+}
+
+/// The minute a time-index key names.
+pub fn minute_in(key: &[u8]) -> Option<u64> {
+    let rest = key.strip_prefix(&[BY_TIME])?;
+    Some(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?))
 }
 
 fn with_ids(mut prefix: Vec<u8>, ids: &[u64]) -> Vec<u8> {
@@ -113,40 +137,55 @@ fn with_ids(mut prefix: Vec<u8>, ids: &[u64]) -> Vec<u8> {
     prefix
 }
 
-/// A notification's source and time keys (written when it is stored).
-pub fn notification_keys(source: &str, first_arrival_ms: u64, id: u64) -> [Vec<u8>; 2] {
-    [
-        with_ids(source_range(source), &[id]),
-        with_ids(time_from(first_arrival_ms), &[id]),
-    ]
+/// A notification's source key (written when it is stored).
+pub fn notification_key(source: &str, id: u64) -> Vec<u8> {
+    with_ids(source_range(source), &[id])
 }
 
-/// A delivery's keys for one state.
-pub fn delivery_keys(
+/// A delivery's key for one state: `None` for delivered, which is not indexed.
+pub fn delivery_key(
     source: &str,
     state: ListState,
     notification: u64,
     delivery: u64,
-) -> [Vec<u8>; 2] {
-    [
-        with_ids(state_range(state), &[notification, delivery]),
-        with_ids(source_state_range(source, state), &[notification, delivery]),
-    ]
+) -> Option<Vec<u8>> {
+    (state != ListState::Delivered)
+        .then(|| with_ids(source_state_range(source, state), &[notification, delivery]))
 }
 
-/// Every key of a notification and its deliveries, in any state (for the purge).
+/// Every index key of a notification and its deliveries, in any state (for the purge). Its
+/// time key, if it has one, stays: it still bounds the minute for the notifications after it
+/// ([`stale_time_keys`] removes those of minutes nothing is left of).
 pub fn all_keys(n: &Notification) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = notification_keys(&n.source, first_arrival(n), n.id).into();
+    let mut out = vec![notification_key(&n.source, n.id)];
     for d in &n.deliveries {
-        for s in ListState::ALL {
-            out.extend(delivery_keys(&n.source, s, n.id, *d));
+        for s in [ListState::Pending, ListState::Dead] {
+            out.extend(delivery_key(&n.source, s, n.id, *d));
         }
     }
     out
 }
 
+/// Time keys that no longer bound anything: those followed by a key whose id is at or below
+/// `oldest` (the oldest notification kept), so every notification of their minute is gone.
+pub fn stale_time_keys(db: &sled::Db, oldest: u64) -> sled::Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut previous: Option<sled::IVec> = None;
+    for entry in db.scan_prefix([BY_TIME]) {
+        let (key, _) = entry?;
+        let Some(id) = notification_of(&key, 9) else {
+            continue;
+        };
+        if id > oldest {
+            break;
+        }
+        out.extend(previous.replace(key).map(|k| k.to_vec()));
+    }
+    Ok(out)
+}
+
 /// The notification id in a key of `prefix_len` bytes of prefix (`i`, `t`: the id ends the key;
-/// `S`, `s`: the delivery id follows it).
+/// `s`: the delivery id follows it).
 pub fn notification_of(key: &[u8], prefix_len: usize) -> Option<u64> {
     Some(u64::from_be_bytes(
         key.get(prefix_len..prefix_len + 8)?.try_into().ok()?,
@@ -160,25 +199,95 @@ pub fn first_arrival(n: &Notification) -> u64 {
         .map_or(n.received_at_ms, |v| v.received_at_ms)
 }
 
-/// Builds the indexes of a store that has none (a store from an older hookrelay), once.
-pub fn build_if_missing(db: &sled::Db) -> sled::Result<u64> {
-    if db.get(BUILT)?.is_some() {
-        return Ok(0);
+/// The last minute the time index has, from sled: the writer adds a key when its clock passes it.
+pub fn last_minute(db: &sled::Db) -> sled::Result<u64> {
+    Ok(match db.scan_prefix([BY_TIME]).next_back() {
+        Some(entry) => minute_in(&entry?.0).unwrap_or(0),
+        None => 0,
+    })
+}
+
+/// Brings the indexes of a store to this release's, once: builds them for a store that has
+/// none (from before them), thins format 3's. Runs in the applier after the log is replayed
+/// (an older log's records bring older keys) and before anything else is applied; returns how
+/// many notifications it indexed or thinned.
+pub fn upgrade(db: &sled::Db) -> sled::Result<u64> {
+    match db.get(BUILT)? {
+        Some(v) if v == LEAN => Ok(0),
+        Some(_) => thin(db),
+        None => build(db),
     }
+}
+
+/// Format 3 → 4: drops the global state index and the delivered keys, keeps the first time
+/// key of each minute.
+fn thin(db: &sled::Db) -> sled::Result<u64> {
+    let mut removed = 0;
+    for entry in db.scan_prefix([OLD_BY_STATE]) {
+        db.remove(entry?.0)?;
+        removed += 1;
+    }
+    for entry in db.scan_prefix([BY_SOURCE_STATE]) {
+        let (key, _) = entry?;
+        // `s` + source + `\0` + state byte + ids
+        let state = key
+            .iter()
+            .position(|b| *b == 0)
+            .and_then(|sep| key.get(sep + 1));
+        if state == Some(&ListState::Delivered.byte()) {
+            db.remove(key)?;
+            removed += 1;
+        }
+    }
+    let mut minute = None;
+    let mut notifications = 0;
+    for entry in db.scan_prefix([BY_TIME]) {
+        let (key, _) = entry?;
+        notifications += 1;
+        let (Some(ms), Some(id)) = (minute_in(&key), notification_of(&key, 9)) else {
+            db.remove(key)?;
+            removed += 1;
+            continue;
+        };
+        let m = minute_of(ms);
+        if minute == Some(m) {
+            db.remove(key)?;
+            removed += 1;
+            continue;
+        }
+        minute = Some(m);
+        if m != ms {
+            // The first of its minute: rekeyed by the minute (which sorts before it).
+            db.remove(&key)?;
+            db.insert(time_key(m, id), &[])?;
+            removed += 1;
+        }
+    }
+    finish(db)?;
+    log::debug!("Thinned the list indexes: {removed} keys rewritten or removed.");
+    Ok(notifications)
+}
+
+/// A store from before the indexes: every notification gets its keys.
+fn build(db: &sled::Db) -> sled::Result<u64> {
     let mut count = 0;
+    let mut minute = 0;
     for entry in db.scan_prefix([keys::NOTIFICATION]) {
         let (_, v) = entry?;
         let Ok(n) = decode::<Notification>(&v) else {
             continue;
         };
-        for key in notification_keys(&n.source, first_arrival(&n), n.id) {
-            db.insert(key, &[])?;
+        db.insert(notification_key(&n.source, n.id), &[])?;
+        let m = minute_of(first_arrival(&n));
+        if m > minute {
+            minute = m;
+            db.insert(time_key(m, n.id), &[])?;
         }
         for id in &n.deliveries {
             if let Some(dv) = db.get(keys::delivery(*id))? {
                 if let Ok(d) = decode::<Delivery>(&dv) {
                     let state = ListState::of_delivery(&d.state);
-                    for key in delivery_keys(&n.source, state, n.id, d.id) {
+                    if let Some(key) = delivery_key(&n.source, state, n.id, d.id) {
                         db.insert(key, &[])?;
                     }
                 }
@@ -186,8 +295,17 @@ pub fn build_if_missing(db: &sled::Db) -> sled::Result<u64> {
         }
         count += 1;
     }
-    db.insert(BUILT, b"1".as_slice())?;
+    finish(db)?;
     Ok(count)
+}
+
+/// Marks the indexes done, durably: the upgrade's writes are not in the log, so they reach
+/// the disk before the mark says they are there.
+fn finish(db: &sled::Db) -> sled::Result<()> {
+    db.flush()?;
+    db.insert(BUILT, LEAN)?;
+    db.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -197,15 +315,45 @@ mod tests {
     #[test]
     fn keys_sort_by_notification_and_name_it() {
         let prefix = source_state_range("crm", ListState::Dead);
-        let [_, a] = delivery_keys("crm", ListState::Dead, 7, 8);
-        let [_, b] = delivery_keys("crm", ListState::Dead, 300, 2);
+        let a = delivery_key("crm", ListState::Dead, 7, 8).unwrap();
+        let b = delivery_key("crm", ListState::Dead, 300, 2).unwrap();
         assert!(a < b && a.starts_with(&prefix));
         assert_eq!(notification_of(&b, prefix.len()), Some(300));
-        let [by_source, _] = notification_keys("crm2", 0, 1);
+        let by_source = notification_key("crm2", 1);
         assert!(!by_source.starts_with(&source_range("crm")));
         assert_eq!(
             notification_of(&by_source, source_range("crm2").len()),
             Some(1)
+        );
+        assert_eq!(delivery_key("crm", ListState::Delivered, 7, 8), None);
+    }
+
+    #[test]
+    fn time_keys_name_their_minute_and_sort_by_it() {
+        let a = time_key(minute_of(1_700_000_039_999), 5);
+        let b = time_key(minute_of(1_700_000_040_000), 6);
+        assert!(a < b);
+        assert_eq!(minute_in(&a), Some(1_699_999_980_000));
+        assert_eq!(minute_in(&b), Some(1_700_000_040_000));
+        assert!(time_from(1_700_000_039_999) <= a && a < time_from(1_700_000_040_000));
+    }
+
+    #[test]
+    fn a_minute_is_stale_once_the_next_minute_starts_at_or_below_the_oldest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        for (minute, id) in [(60_000, 10), (120_000, 20), (180_000, 30)] {
+            db.insert(time_key(minute, id), &[]).unwrap();
+        }
+        assert_eq!(
+            stale_time_keys(&db, 25).unwrap(),
+            vec![time_key(60_000, 10)]
+        );
+        assert_eq!(stale_time_keys(&db, 9).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            stale_time_keys(&db, u64::MAX).unwrap(),
+            vec![time_key(60_000, 10), time_key(120_000, 20)],
+            "the last minute stays: it bounds what comes next"
         );
     }
 }

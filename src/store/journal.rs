@@ -282,6 +282,7 @@ impl Journal {
             log,
             overlay: recovered.overlay,
             next_id: recovered.next_id,
+            minute: recovered.minute,
             counters: recovered.counters,
             stats: Arc::clone(&stats),
             progress,
@@ -346,13 +347,13 @@ impl Journal {
             && !update.source.is_empty()
         {
             let nid = d.notification_id;
-            set.remove.extend(index::delivery_keys(
+            set.remove.extend(index::delivery_key(
                 &update.source,
                 ListState::Pending,
                 nid,
                 d.id,
             ));
-            for key in index::delivery_keys(&update.source, state, nid, d.id) {
+            if let Some(key) = index::delivery_key(&update.source, state, nid, d.id) {
                 set.insert.push((key, Vec::new()));
             }
         }
@@ -570,6 +571,8 @@ struct Recovered {
     /// Small keys of records sled may not have yet.
     overlay: Overlay,
     next_id: u64,
+    /// The last minute the time index has, from the log or sled.
+    minute: u64,
     counters: Counters,
 }
 
@@ -581,11 +584,14 @@ fn recover(store: &Store) -> Result<Recovered, StoreError> {
     let mut overlay = Overlay::default();
     let mut next_id = None;
     let mut counters = None;
+    let mut minute = 0;
     let summary = scan::scan(&dir, checkpoint, true, |r| {
         overlay.add(r.lsn, &r.effects);
         for e in &r.effects {
             if let Effect::Put(k, v) = e {
-                if k.as_slice() == keys::NEXT_ID {
+                if let Some(m) = index::minute_in(k) {
+                    minute = minute.max(index::minute_of(m));
+                } else if k.as_slice() == keys::NEXT_ID {
                     next_id = Some(v.clone());
                 } else if k.as_slice() == keys::COUNTERS {
                     counters = Some(v.clone());
@@ -639,6 +645,7 @@ fn recover(store: &Store) -> Result<Recovered, StoreError> {
         last_lsn: summary.last_lsn,
         overlay,
         next_id,
+        minute: minute.max(index::minute_of(index::last_minute(db)?)),
         counters,
     })
 }
@@ -653,6 +660,9 @@ struct Writer {
     log: SegmentWriter,
     overlay: Overlay,
     next_id: u64,
+    /// The last minute the time index has a key for: the next notification of a later minute
+    /// adds one.
+    minute: u64,
     /// The counters as of the last durable record.
     counters: Counters,
     stats: Arc<JournalStats>,
@@ -754,11 +764,13 @@ impl Writer {
         // checkpoints still find room (`store.min_free`).
         let low = !self.space.accepts_webhooks();
         let first_id = self.next_id;
+        let first_minute = self.minute;
         let mut state = BatchState {
             db: self.store.db(),
             overlay: &self.overlay,
             progress: &self.progress,
             next_id: &mut self.next_id,
+            minute: &mut self.minute,
             effects: Vec::new(),
             keys: HashMap::new(),
             notifications: HashMap::new(),
@@ -832,8 +844,10 @@ impl Writer {
         }
         if let Some(e) = abort {
             drop(state);
-            // Nothing is written, so the ids the batch took are free again.
+            // Nothing is written, so the ids the batch took are free again, and the minute it
+            // indexed is not indexed.
             self.next_id = first_id;
+            self.minute = first_minute;
             for reply in now.into_iter().chain(later) {
                 reply.send(Err(e.clone()));
             }
@@ -1029,7 +1043,7 @@ mod format_tests {
         );
         assert_eq!(store.first_due("UK").unwrap(), Some((1_700_000_005_000, 8)));
         assert_eq!(
-            FORMAT_VERSION, 3,
+            FORMAT_VERSION, 4,
             "a new format needs a migration and a test like this one"
         );
         assert_eq!(
@@ -1039,7 +1053,7 @@ mod format_tests {
                 .unwrap()
                 .unwrap()
                 .as_ref(),
-            b"3"
+            b"4"
         );
         // Format 2 keeps queue counters and the id sequence in the store; a format 1 store
         // gets them counted once, and new ids never reuse old ones.

@@ -15,6 +15,7 @@ mod headroom;
 pub mod index;
 pub mod journal;
 pub mod keys;
+pub mod listing;
 mod overlay;
 pub mod progress;
 pub mod records;
@@ -39,7 +40,7 @@ use records::{Delivery, Notification};
 /// id sequence are taken from sled once).
 /// 3: list indexes (`store/index.rs`), written with the data; an older store gets them built
 /// once. An older relay must not write to it, or its records would miss their index keys.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Why the store could not do what was asked. Cloneable, because one failed group commit is
 /// answered to every request that waited on it.

@@ -48,15 +48,19 @@ pub fn purge_once(
     let mut purged = Purged::default();
     let mut removals: Vec<Vec<u8>> = Vec::new();
     let mut in_batch = 0;
+    // The oldest notification that stays: time-index keys of minutes before it can go.
+    let mut oldest_kept = None;
     store.sync_reads()?;
     for entry in store.db().scan_prefix([keys::NOTIFICATION]) {
         let (_, value) = entry?;
         let n: Notification = decode(&value)?;
         // Ids grow with time, so from here on everything is younger than any retention.
         if n.received_at_ms.saturating_add(youngest) > now {
+            oldest_kept = oldest_kept.or(Some(n.id));
             break;
         }
         let Some(keys_of_n) = removable(store, &n, retention, now)? else {
+            oldest_kept = oldest_kept.or(Some(n.id));
             continue;
         };
         purged.notifications += 1;
@@ -68,6 +72,11 @@ pub fn purge_once(
             in_batch = 0;
         }
     }
+    // Nothing kept: every minute but the last is over (the last bounds what comes next).
+    removals.extend(super::index::stale_time_keys(
+        store.db(),
+        oldest_kept.unwrap_or(u64::MAX),
+    )?);
     if !removals.is_empty() {
         journal.remove(removals)?;
     }

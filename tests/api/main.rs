@@ -23,4 +23,5 @@ mod signed;
 mod slow_clients;
 mod sources;
 mod status_page;
+mod upgrade;
 mod web_api;

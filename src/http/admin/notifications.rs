@@ -8,9 +8,10 @@ use super::title::title;
 use super::{caller, not_found, path_id, target_label, AdminError, Caller};
 use crate::http::hooks::IntakeState;
 use crate::sources::SourceKind;
-use crate::store::index::{self, ListState};
+use crate::store::index::{ListState, MINUTE_MS};
+use crate::store::listing::{self, first_id_from};
 use crate::store::records::{Delivery, DeliveryState, Notification, Record};
-use crate::store::{keys, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Most items one list call returns.
 const MAX_LIMIT: usize = 500;
@@ -51,24 +52,11 @@ pub struct ListQuery {
 
 /// Ids and arrival times can disagree by the few milliseconds between a request's clock
 /// reading and its turn in the writer; the time index is read this much wider, and the exact
-/// time checked on each notification.
+/// time checked on each notification. It keys minutes, so `until` reads one more minute on.
 const TIME_SLACK_MS: u64 = 60_000;
 
 /// Candidates one list call examines at most (see `list`).
 const MAX_EXAMINED: usize = 5000;
-
-/// The first notification id that arrived at or after `ms`, from the time index.
-fn first_id_from(db: &sled::Db, ms: u64) -> Result<Option<u64>, StoreError> {
-    let start = index::time_from(ms);
-    match db.range(start..vec![index::BY_TIME + 1]).next() {
-        None => Ok(None),
-        Some(entry) => {
-            let (key, _) = entry.map_err(StoreError::from)?;
-            // `t` + ms + id
-            Ok(index::notification_of(&key, 9))
-        }
-    }
-}
 
 /// `GET /v1/sources/{source}/notifications/{external_id}`: a notification by the sender's id.
 pub async fn show_external(
@@ -134,7 +122,7 @@ pub async fn list(
     };
     let highest = match q.until {
         None => q.cursor.unwrap_or(u64::MAX),
-        Some(until) => first_id_from(db, until.saturating_add(TIME_SLACK_MS))?
+        Some(until) => first_id_from(db, until.saturating_add(TIME_SLACK_MS + MINUTE_MS))?
             .unwrap_or(u64::MAX)
             .min(q.cursor.unwrap_or(u64::MAX)),
     };
@@ -156,40 +144,7 @@ pub async fn list(
                     .map(Ok),
             )
         }
-        None => {
-            let prefix = match (&source, wanted) {
-                (Some(s), Some(w)) => index::source_state_range(s, w),
-                (Some(s), None) => index::source_range(s),
-                (None, Some(w)) => index::state_range(w),
-                (None, None) => vec![keys::NOTIFICATION],
-            };
-            let key = |id: u64| {
-                let mut k = prefix.clone();
-                k.extend_from_slice(&id.to_be_bytes());
-                k
-            };
-            let len = prefix.len();
-            // State keys name a delivery: a notification with several in that state comes up
-            // once.
-            let mut last = None;
-            Box::new(
-                db.range(key(lowest)..key(highest))
-                    .rev()
-                    .map(move |entry| {
-                        let (k, _) = entry.map_err(StoreError::from)?;
-                        index::notification_of(&k, len)
-                            .ok_or_else(|| StoreError::Corrupt("index key".into()))
-                    })
-                    .filter(move |id| match id {
-                        Ok(id) if last == Some(*id) => false,
-                        Ok(id) => {
-                            last = Some(*id);
-                            true
-                        }
-                        Err(_) => true,
-                    }),
-            )
-        }
+        None => listing::candidates(db, source.as_deref(), wanted, lowest, highest)?,
     };
     let mut items = Vec::new();
     let mut next_cursor = None;
