@@ -110,6 +110,13 @@ pub enum StoreCommand {
     /// Check the write-ahead log: the checkpoint, what a start would replay, a torn tail, and
     /// any damage that stops the relay from starting (exit status 1).
     Check,
+    /// Print every key of the store as a JSON line, its value decoded (the relay must be
+    /// stopped: sled lets one process open the store).
+    Dump {
+        /// Only keys starting with this (`n` notifications, `d` deliveries, `q` the queue, ...).
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +202,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Store {
             command: StoreCommand::Check,
         } => store_check(&cli.config),
+        Command::Store {
+            command: StoreCommand::Dump { prefix },
+        } => store_dump(&cli.config, &prefix),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -495,6 +505,25 @@ fn store_check(path: &std::path::Path) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn store_dump(path: &std::path::Path, prefix: &str) -> ExitCode {
+    let settings = match Settings::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("The configuration is not valid: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match crate::store::dump::dump(&settings.store.path, prefix.as_bytes(), &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Cannot dump the store: {e}.");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod batch;
 pub mod check;
 pub mod click;
 pub mod disk_sync;
+pub mod dump;
 mod headroom;
 pub mod index;
 pub mod journal;

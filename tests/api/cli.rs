@@ -359,3 +359,60 @@ fn usage_errors_exit_2() {
         assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
     }
 }
+
+#[test]
+fn store_dump_prints_every_key_as_readable_json_once_the_relay_is_stopped() {
+    let slack = std::sync::Arc::new(crate::fake_slack::FakeSlack::start());
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+    let text = crate::helpers::config(&slack, dir.path());
+    let config = dir.path().join("hookrelay.toml");
+    std::fs::write(&config, &text).expect("write config");
+    let config = config.to_str().expect("utf-8 path");
+    let app = crate::helpers::spawn_with(
+        &text,
+        std::sync::Arc::clone(&slack),
+        std::sync::Arc::clone(&dir),
+    );
+    let id = app.post(&opportunity("006DUMP", "UK")).json["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    slack.wait_delivered("uk", 1);
+    let locked = run(&[], &["store", "dump", "--config", config]);
+    assert_eq!(locked.code, Some(1));
+    assert!(
+        locked.stderr.contains("open in a running relay"),
+        "{}",
+        locked.stderr
+    );
+    app.stop();
+
+    let dumped = run(&[], &["store", "dump", "--config", config]).ok();
+    let lines: Vec<Value> = dumped
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let find = |key: &str| {
+        lines
+            .iter()
+            .find(|l| l["key"] == key)
+            .unwrap_or_else(|| panic!("no {key} in:\n{}", dumped.stdout))
+    };
+    let n = find(&format!("n/{id}"));
+    assert_eq!(n["value"]["external_id"], "006DUMP");
+    assert!(n["value"]["raw"].as_str().expect("raw").contains("006DUMP"));
+    let delivery = n["value"]["deliveries"][0].as_u64().expect("a delivery");
+    assert_eq!(
+        find(&format!("d/{delivery}"))["value"]["state"]["state"],
+        "delivered"
+    );
+    assert_eq!(
+        find("k/salesforce/006DUMP")["value"].as_u64(),
+        id.parse().ok()
+    );
+    assert_eq!(find("m/format")["value"], "4");
+
+    let only = run(&[], &["store", "dump", "--config", config, "--prefix", "k"]).ok();
+    assert_eq!(only.stdout.lines().count(), 1, "{}", only.stdout);
+}
