@@ -162,6 +162,9 @@ fn main() {
         "state=dead&limit=50".to_string(),
         "state=pending&source=crm_us&limit=50".to_string(),
         "state=delivered&source=salesforce&limit=50".to_string(),
+        // Across sources: the sources' ranges merged, and delivered as neither pending nor dead.
+        "state=pending&limit=50".to_string(),
+        "state=delivered&limit=50".to_string(),
         format!("external_id=006B{middle:08}"),
         format!("since={since}&state=dead&limit=50"),
         format!("state=dead&limit=50&cursor={}", total), // a later page

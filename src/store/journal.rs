@@ -158,6 +158,8 @@ struct Counters {
     dead: i64,
 }
 
+super::codec::json_stored!(Counters);
+
 impl Counters {
     fn apply(&mut self, d: &Deltas) {
         for (target, delta) in &d.pending {

@@ -10,6 +10,7 @@ mod applier;
 mod batch;
 pub mod check;
 pub mod click;
+pub mod codec;
 pub mod disk_sync;
 pub mod dump;
 mod headroom;
@@ -219,23 +220,23 @@ impl Store {
 
     pub fn notification(&self, id: u64) -> Result<Option<Notification>, StoreError> {
         self.sync_reads()?;
-        self.get_json(&keys::notification(id))
+        self.get_stored(&keys::notification(id))
     }
 
     pub fn delivery(&self, id: u64) -> Result<Option<Delivery>, StoreError> {
         self.sync_reads()?;
-        self.get_json(&keys::delivery(id))
+        self.get_stored(&keys::delivery(id))
     }
 
     /// [`Store::notification`] without waiting for the applier: for a scan that called
     /// [`Store::sync_reads`] once at its start.
     pub fn notification_as_applied(&self, id: u64) -> Result<Option<Notification>, StoreError> {
-        self.get_json(&keys::notification(id))
+        self.get_stored(&keys::notification(id))
     }
 
     /// [`Store::delivery`] without waiting for the applier (see above).
     pub fn delivery_as_applied(&self, id: u64) -> Result<Option<Delivery>, StoreError> {
-        self.get_json(&keys::delivery(id))
+        self.get_stored(&keys::delivery(id))
     }
 
     /// The notification id stored for a source's external id, if any.
@@ -339,10 +340,7 @@ impl Store {
         Ok(n)
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<T>, StoreError> {
+    fn get_stored<T: codec::Stored>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         match self.db.get(key)? {
             None => Ok(None),
             Some(v) => decode(&v).map(Some),
@@ -373,13 +371,14 @@ fn remove_unfinished_snapshots(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+/// A stored value, in whichever encoding it was written (`codec.rs`).
+pub fn decode<T: codec::Stored>(bytes: &[u8]) -> Result<T, StoreError> {
+    T::from_bytes(bytes)
 }
 
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Serialising these plain structs cannot fail: no maps with non-string keys, no I/O.
-    serde_json::to_vec(value).unwrap_or_default()
+/// A value as the store writes it now (`codec.rs`).
+pub(crate) fn encode<T: codec::Stored>(value: &T) -> Vec<u8> {
+    value.to_bytes()
 }
 
 fn keys_id_value(v: &[u8]) -> Option<u64> {
