@@ -117,6 +117,9 @@ pub enum StoreCommand {
         #[arg(long, default_value = "")]
         prefix: String,
     },
+    /// Give back the disk space sled keeps after retention purged (the relay must be stopped;
+    /// it also runs at start when the retention pass asked for it).
+    Compact,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +208,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Store {
             command: StoreCommand::Dump { prefix },
         } => store_dump(&cli.config, &prefix),
+        Command::Store {
+            command: StoreCommand::Compact,
+        } => store_compact(&cli.config),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -505,6 +511,42 @@ fn store_check(path: &std::path::Path) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn store_compact(path: &std::path::Path) -> ExitCode {
+    use crate::store::compact::{self, NotCompacted};
+    let settings = match Settings::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("The configuration is not valid: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = &settings.store.path;
+    if !store.join("conf").exists() {
+        eprintln!("There is no store at {}.", store.display());
+        return ExitCode::FAILURE;
+    }
+    match compact::compact(store, &mut |_| {}) {
+        Ok(c) => {
+            println!(
+                "Compacted {}: sled's files went from {} to {} ({} keys).",
+                store.display(),
+                crate::store::space::human(c.before),
+                crate::store::space::human(c.after),
+                c.keys
+            );
+            ExitCode::SUCCESS
+        }
+        Err(NotCompacted::Store(e)) if e.to_string().contains("could not acquire lock") => {
+            eprintln!("The store at {} is open in a running relay; stop it first (systemctl stop hookrelay).", store.display());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("Cannot compact the store: {e}.");
+            ExitCode::FAILURE
+        }
     }
 }
 

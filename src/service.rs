@@ -17,6 +17,19 @@ pub fn ready(status: &str) {
     let _ = sd_notify::notify(false, &[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
+/// Tells systemd that start-up needs `more` time yet (a compaction of the store), so that
+/// `TimeoutStartSec=` does not kill a start that is making progress.
+pub fn extend_start(more: Duration, status: &str) {
+    let usec = u32::try_from(more.as_micros()).unwrap_or(u32::MAX);
+    let _ = sd_notify::notify(
+        false,
+        &[
+            NotifyState::ExtendTimeoutUsec(usec),
+            NotifyState::Status(status),
+        ],
+    );
+}
+
 /// Tells systemd a stop has begun, so `systemctl status` says so while deliveries finish.
 pub fn stopping() {
     let _ = sd_notify::notify(

@@ -271,6 +271,17 @@ impl Application {
 /// restarted by systemd onto the same full disk, again and again, until it gave up.
 fn open_when_room(settings: &Settings) -> Result<Store, StoreError> {
     let mut told = false;
+    // Each batch of keys copied buys another minute: a big store takes longer than the unit's
+    // start timeout, and a start that is making progress must not be killed for it.
+    let mut extend = |keys: u64| {
+        crate::service::extend_start(
+            Duration::from_secs(60),
+            &format!("compacting the store: {keys} keys copied"),
+        )
+    };
+    if std::fs::create_dir_all(&settings.store.path).is_ok() {
+        crate::store::compact::at_start(&settings.store.path, &mut extend)?;
+    }
     loop {
         match Store::open_with(&settings.store.path, settings.store.options.clone()) {
             Err(StoreError::DiskFull(why)) => {

@@ -11,6 +11,7 @@ mod batch;
 pub mod check;
 pub mod click;
 pub mod codec;
+pub mod compact;
 pub mod disk_sync;
 pub mod dump;
 mod headroom;
@@ -141,6 +142,7 @@ impl Store {
     /// Opens (or creates) the store and checks its format version.
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(path)?;
+        compact::finish_unfinished(path)?;
         remove_unfinished_snapshots(path)?;
         // No background flush: the log makes writes durable, and the applier's checkpoints
         // flush sled; a timer flush would only add writes the guarantees do not rest on.

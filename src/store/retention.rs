@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use super::compact;
 use super::journal::Journal;
 use super::records::{DeliveryState, Notification, Record};
 use super::{decode, keys, now_ms, Store, StoreError};
@@ -152,25 +153,77 @@ pub fn spawn(
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("retention".into())
-        .spawn(move || loop {
-            match stop.recv_timeout(interval) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-            }
-            match purge_once(&store, &journal, retention, now_ms()) {
-                Ok(p) if p.notifications > 0 => log::info!(
-                    "Retention purged {} settled notifications and {} deliveries.",
-                    p.notifications,
-                    p.deliveries
-                ),
-                Ok(_) => {}
-                Err(StoreError::Closed) => return,
-                Err(e @ StoreError::DiskFull(_)) => {
-                    log::warn!("The retention purge waits for room on the store's disk: {e}.")
+        .spawn(move || {
+            let mut last_measured: Option<std::time::Instant> = None;
+            loop {
+                match stop.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
-                Err(e) => log::error!("The retention purge failed and will run again later: {e}."),
+                match purge_once(&store, &journal, retention, now_ms()) {
+                    Ok(p) if p.notifications > 0 => {
+                        log::info!(
+                            "Retention purged {} settled notifications and {} deliveries.",
+                            p.notifications,
+                            p.deliveries
+                        );
+                        // Measuring reads the whole store: after a big purge, or now and then.
+                        let due = last_measured.map_or(true, |t| t.elapsed() >= REMEASURE);
+                        if p.notifications >= BIG_PURGE || due {
+                            last_measured = Some(std::time::Instant::now());
+                            ask_for_compaction(&store);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(StoreError::Closed) => return,
+                    Err(e @ StoreError::DiskFull(_)) => {
+                        log::warn!("The retention purge waits for room on the store's disk: {e}.")
+                    }
+                    Err(e) => {
+                        log::error!("The retention purge failed and will run again later: {e}.")
+                    }
+                }
             }
         })
+}
+
+/// A purge this big is worth measuring the store's space for at once.
+const BIG_PURGE: usize = 1000;
+/// Otherwise the space is measured at most this often (it reads every key).
+const REMEASURE: Duration = Duration::from_secs(6 * 3600);
+
+/// Asks for a compaction at the next start when sled's files are much bigger than what they
+/// hold (sled never gives space back by itself).
+fn ask_for_compaction(store: &Store) {
+    let path = store.path();
+    if path.join(compact::WANTED).exists() {
+        return;
+    }
+    let Ok(file) = compact::sled_bytes(path) else {
+        return;
+    };
+    // Without the whole store's worth of reading when there cannot be enough to gain.
+    if !compact::worth_it_now(file, 0) {
+        return;
+    }
+    let live = match compact::live_bytes(store.db()) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warn!("Measuring the store's space failed: {e}.");
+            return;
+        }
+    };
+    if !compact::worth_it_now(file, live) {
+        return;
+    }
+    match compact::want(path) {
+        Ok(()) => log::info!(
+            "sled's files take {} for {} of data since retention purged; the relay gives the difference back at its next start (or now: stop it, run `hookrelay store compact`, start it).",
+            super::space::human(file),
+            super::space::human(live)
+        ),
+        Err(e) => log::warn!("Could not ask for a compaction of the store: {e}."),
+    }
 }
 
 #[cfg(test)]

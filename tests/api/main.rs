@@ -10,6 +10,7 @@ mod any_input;
 mod approvals;
 mod binary;
 mod cli;
+mod compaction;
 mod compressed;
 mod crash;
 mod delivery;
