@@ -528,7 +528,12 @@ fn store_compact(path: &std::path::Path) -> ExitCode {
         eprintln!("There is no store at {}.", store.display());
         return ExitCode::FAILURE;
     }
-    match compact::compact(store, &mut |_| {}) {
+    let result = compact::compact(store, &mut |_| {});
+    if let Err(e) = compact::give_to_owner(store) {
+        eprintln!("Could not give the store's files back to its directory's owner: {e}.");
+        return ExitCode::FAILURE;
+    }
+    match result {
         Ok(c) => {
             println!(
                 "Compacted {}: sled's files went from {} to {} ({} keys).",
@@ -560,7 +565,10 @@ fn store_dump(path: &std::path::Path, prefix: &str) -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match crate::store::dump::dump(&settings.store.path, prefix.as_bytes(), &mut out) {
+    let result = crate::store::dump::dump(&settings.store.path, prefix.as_bytes(), &mut out);
+    // Opening sled may write (its snapshot): those files must stay the relay user's.
+    let _ = crate::store::compact::give_to_owner(&settings.store.path);
+    match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Cannot dump the store: {e}.");

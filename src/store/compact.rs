@@ -194,11 +194,8 @@ fn copy_into(store: &Path, copy: &Path, progress: &mut dyn FnMut(u64)) -> Result
     if copy.exists() {
         std::fs::remove_dir_all(copy)?;
     }
-    let old = sled::Config::new()
-        .path(store)
-        .flush_every_ms(None)
-        .open()?;
-    let new = sled::Config::new().path(copy).flush_every_ms(None).open()?;
+    let old = open_when_released(store)?;
+    let new = open_when_released(copy)?;
     let mut keys = 0;
     for name in old.tree_names() {
         let (from, to) = (old.open_tree(&name)?, new.open_tree(&name)?);
@@ -261,6 +258,52 @@ pub fn want(store: &Path) -> io::Result<()> {
     wal::sync_dir(store)
 }
 
+/// Gives the store's files back to the owner of its directory: a command run as root (`sudo
+/// hookrelay store compact`) must not leave files the relay's own user cannot open.
+pub fn give_to_owner(store: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let owner = std::fs::metadata(store)?;
+    let (uid, gid) = (owner.uid(), owner.gid());
+    let mut dirs = vec![store.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.uid() != uid || meta.gid() != gid {
+                std::os::unix::fs::chown(entry.path(), Some(uid), Some(gid))?;
+            }
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens sled at `path`, waiting a little for the lock of an instance just dropped: sled's
+/// background threads let go of the file a moment after its last handle is gone.
+pub fn open_when_released(path: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(path).flush_every_ms(None).open() {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long [`open_when_released`] waits for another instance's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The bytes of every key and value in the store: what a compacted store needs, give or take
 /// sled's own overhead.
 pub fn live_bytes(db: &sled::Db) -> sled::Result<u64> {
@@ -277,7 +320,13 @@ mod tests {
     use super::*;
 
     fn fill(path: &Path, n: u64) {
-        let db = sled::open(path).unwrap();
+        // As the relay opens it: sled's timer flush thread would hold the file a while after
+        // the handle is dropped.
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
         for i in 0..n {
             db.insert(i.to_be_bytes(), vec![7u8; 500]).unwrap();
         }
@@ -332,6 +381,27 @@ mod tests {
             assert_eq!(db.len(), 10, "stopped after step {stop_after}");
             assert!(!copy.exists() && !store.join(SUPERSEDED).exists());
         }
+    }
+
+    /// As root (`sudo hookrelay store compact`), the new files go to the store's owner; as
+    /// anyone else nothing changes hands (nor could it).
+    #[test]
+    fn files_made_by_root_go_to_the_owner_of_the_store() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("blobs")).unwrap();
+        std::fs::write(dir.path().join("blobs").join("1"), b"x").unwrap();
+        let me = std::fs::metadata(dir.path()).unwrap().uid();
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root {
+            std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+        }
+        give_to_owner(dir.path()).unwrap();
+        let owner = std::fs::metadata(dir.path().join("blobs").join("1"))
+            .unwrap()
+            .uid();
+        assert_eq!(owner, if root { 65534 } else { me });
     }
 
     #[test]

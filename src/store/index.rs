@@ -214,7 +214,10 @@ pub fn last_minute(db: &sled::Db) -> sled::Result<u64> {
 pub fn upgrade(db: &sled::Db) -> sled::Result<u64> {
     match db.get(BUILT)? {
         Some(v) if v == LEAN => Ok(0),
-        Some(_) => thin(db),
+        Some(_) => {
+            log::info!("Thinning the list indexes of a store from an older hookrelay (once); deliveries resume when it is done.");
+            thin(db)
+        }
         None => build(db),
     }
 }

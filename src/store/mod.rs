@@ -146,11 +146,21 @@ impl Store {
         remove_unfinished_snapshots(path)?;
         // No background flush: the log makes writes durable, and the applier's checkpoints
         // flush sled; a timer flush would only add writes the guarantees do not rest on.
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(options.cache_bytes)
-            .flush_every_ms(None)
-            .open()?;
+        // A compaction at start has just closed its own handles on these files (`compact.rs`).
+        let open = || {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(options.cache_bytes)
+                .flush_every_ms(None)
+                .open()
+        };
+        let db = match open() {
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                drop(compact::open_when_released(path)?);
+                open()?
+            }
+            other => other?,
+        };
         match db.get(keys::FORMAT_VERSION)? {
             None => {
                 db.insert(keys::FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?;
