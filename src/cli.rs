@@ -565,7 +565,11 @@ fn store_dump(path: &std::path::Path, prefix: &str) -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = crate::store::dump::dump(&settings.store.path, prefix.as_bytes(), &mut out);
+    let mask = |url: &str| match crate::slack::target::WebhookUrl::parse(url) {
+        Ok(u) => u.masked(),
+        Err(_) => "***".to_string(),
+    };
+    let result = crate::store::dump::dump(&settings.store.path, prefix.as_bytes(), &mask, &mut out);
     // Opening sled may write (its snapshot): those files must stay the relay user's.
     let _ = crate::store::compact::give_to_owner(&settings.store.path);
     match result {

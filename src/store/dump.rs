@@ -27,8 +27,14 @@ pub enum DumpError {
     Write(#[from] std::io::Error),
 }
 
-/// Writes the dump; returns how many keys it wrote.
-pub fn dump(path: &Path, prefix: &[u8], out: &mut impl Write) -> Result<u64, DumpError> {
+/// Writes the dump; returns how many keys it wrote. One-off webhook URLs (`url` of a
+/// notification or delivery) are secrets: they are printed through `mask`.
+pub fn dump(
+    path: &Path,
+    prefix: &[u8],
+    mask: &dyn Fn(&str) -> String,
+    out: &mut impl Write,
+) -> Result<u64, DumpError> {
     let shown = || path.display().to_string();
     if !path.join("db").exists() && !path.join("conf").exists() {
         return Err(DumpError::Missing(shown()));
@@ -48,7 +54,11 @@ pub fn dump(path: &Path, prefix: &[u8], out: &mut impl Write) -> Result<u64, Dum
     let mut count = 0;
     for entry in db.scan_prefix(prefix) {
         let (key, value) = entry.map_err(StoreError::from)?;
-        let line = json!({"key": key_text(&key), "value": value_json(&key, &value)});
+        let mut value = value_json(&key, &value);
+        if let Some(url) = value.get("url").and_then(Value::as_str) {
+            value["url"] = json!(mask(url));
+        }
+        let line = json!({"key": key_text(&key), "value": value});
         writeln!(out, "{line}")?;
         count += 1;
     }

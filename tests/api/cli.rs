@@ -377,7 +377,11 @@ fn store_dump_prints_every_key_as_readable_json_once_the_relay_is_stopped() {
         .as_str()
         .expect("id")
         .to_string();
+    let mut partner = opportunity("006PARTNER", "UK");
+    partner["type"] = "partner".into();
+    assert_eq!(app.post(&partner).status, 202);
     slack.wait_delivered("uk", 1);
+    slack.wait_delivered("partners", 1);
     let locked = run(&[], &["store", "dump", "--config", config]);
     assert_eq!(locked.code, Some(1));
     assert!(
@@ -412,7 +416,14 @@ fn store_dump_prints_every_key_as_readable_json_once_the_relay_is_stopped() {
         id.parse().ok()
     );
     assert_eq!(find("m/format")["value"], "4");
+    // A one-off webhook URL is a secret: masked, as everywhere else.
+    assert!(
+        !dumped.stdout.contains(&slack.url("partners")),
+        "{}",
+        dumped.stdout
+    );
+    assert!(dumped.stdout.contains("/***"), "{}", dumped.stdout);
 
     let only = run(&[], &["store", "dump", "--config", config, "--prefix", "k"]).ok();
-    assert_eq!(only.stdout.lines().count(), 1, "{}", only.stdout);
+    assert_eq!(only.stdout.lines().count(), 2, "{}", only.stdout);
 }
