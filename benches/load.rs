@@ -39,7 +39,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 use hookrelay::config::Settings;
 use hookrelay::sources::opportunity::Opportunity;
-use hookrelay::store::records::Record;
+use hookrelay::sources::Record;
 use serde_json::{json, Value};
 
 #[path = "common/mod.rs"]

@@ -21,6 +21,7 @@
 //! - [`cli`]: the command line; [`admin_client`] talks to a running relay's admin API.
 
 pub mod admin_client;
+pub mod bodies;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -29,6 +30,7 @@ pub mod delivery;
 pub mod http;
 pub mod interactivity;
 pub mod metrics;
+pub mod model;
 pub mod routing;
 pub mod service;
 pub mod slack;

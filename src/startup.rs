@@ -81,7 +81,8 @@ impl Application {
             .map_err(|source| StartupError::Listen { addr, source })?;
         let port = listener.local_addr()?.port();
 
-        let store = open_when_room(&settings)?;
+        // The sources tell the store what makes a repeat and what Tray coalesces under.
+        let store = open_when_room(&settings)?.with_bodies(Arc::new(crate::bodies::SourceBodies));
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let scheduler_tx = events_tx.clone();

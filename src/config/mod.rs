@@ -8,6 +8,7 @@ pub mod approval;
 mod raw;
 pub mod region;
 pub mod slack;
+pub mod store;
 pub mod values;
 
 use std::collections::{BTreeMap, HashMap};
@@ -178,7 +179,7 @@ pub struct StoreSettings {
     /// Undelivered deliveries above which intake answers 503 instead of filling the disk; 0: no limit.
     pub max_pending: u64,
     /// sled's cache, checkpoints and log segments.
-    pub options: crate::store::StoreOptions,
+    pub options: store::StoreOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -985,7 +986,7 @@ fn example_region(regions: &BTreeMap<String, RegionSettings>) -> String {
 }
 
 /// The `[store]` sizes and intervals, checked.
-fn store_options(raw: &raw::RawStore) -> Result<crate::store::StoreOptions, ConfigError> {
+fn store_options(raw: &raw::RawStore) -> Result<store::StoreOptions, ConfigError> {
     let cache_bytes = values::parse_size("store.cache_size", &raw.cache_size)?;
     if cache_bytes < 1 << 20 {
         return Err(ConfigError::invalid(
@@ -1007,7 +1008,7 @@ fn store_options(raw: &raw::RawStore) -> Result<crate::store::StoreOptions, Conf
     }
     let checkpoint_bytes = values::parse_size("store.checkpoint_size", &raw.checkpoint_size)?;
     let min_free = values::parse_reserve("store.min_free", &raw.min_free)?;
-    Ok(crate::store::StoreOptions {
+    Ok(store::StoreOptions {
         min_free,
         cache_bytes,
         checkpoint_interval,
@@ -1088,7 +1089,7 @@ mod tests {
     #[test]
     fn store_sizes_parse_with_units_and_bad_ones_name_key_value_and_example() {
         let s = Settings::parse(GOOD).unwrap();
-        assert_eq!(s.store.options, crate::store::StoreOptions::default());
+        assert_eq!(s.store.options, store::StoreOptions::default());
         let text =
             format!("{GOOD}\n[store]\ncache_size = \"128 MiB\"\ncheckpoint_size = \"8MiB\"\n");
         let s = Settings::parse(&text).unwrap();

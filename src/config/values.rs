@@ -45,8 +45,8 @@ pub fn parse_size(key: &str, value: &str) -> Result<u64, ConfigError> {
 
 /// Parses `store.min_free`: `"256MiB"`, `"5%"`, `"0"` (no reserve) or `"default"` (the
 /// smaller of 256 MiB and 5% of the filesystem).
-pub fn parse_reserve(key: &str, value: &str) -> Result<crate::store::space::Reserve, ConfigError> {
-    use crate::store::space::Reserve;
+pub fn parse_reserve(key: &str, value: &str) -> Result<super::store::Reserve, ConfigError> {
+    use super::store::Reserve;
     let v = value.trim();
     if v.eq_ignore_ascii_case("default") {
         return Ok(Reserve::Default);
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn the_disk_reserve_is_a_size_a_share_or_the_default() {
-        use crate::store::space::Reserve;
+        use crate::config::store::Reserve;
         assert_eq!(parse_reserve("k", "default").unwrap(), Reserve::Default);
         assert_eq!(parse_reserve("k", "5%").unwrap(), Reserve::Percent(5.0));
         assert_eq!(

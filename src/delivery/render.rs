@@ -12,8 +12,9 @@ use crate::sources::approval::{self, ApprovalRequest, Sent};
 use crate::sources::generic::{self, GenericSettings};
 use crate::sources::opportunity::Opportunity;
 use crate::sources::InvalidRecord;
+use crate::sources::Record;
 use crate::sources::{rainforest, tray_commerce};
-use crate::store::records::{MessageKind, Notification, Record};
+use crate::store::records::{MessageKind, Notification};
 
 /// The Slack payload a delivery posts, as bytes for an incoming webhook.
 pub fn render(
@@ -36,57 +37,62 @@ pub fn render_value(
     sources: &BTreeMap<String, SourceSettings>,
     sent: Option<&Sent>,
 ) -> Result<Value, InvalidRecord> {
-    Ok(match (notification.record()?, message) {
-        (Record::Approval(r), kind) => {
-            let title = sources
-                .get(&notification.source)
-                .and_then(|s| s.approval.as_ref())
-                .map_or("Access request", |a| a.title.as_str());
-            render_approval(&r, title, notification, kind, sent)
-        }
-        (
-            Record::Opportunity(latest),
-            MessageKind::Changes { version } | MessageKind::ThreadReply { version, .. },
-        ) => match versions(notification, *version) {
-            (Some(old), Some(new)) => render_changes(&old, &new),
-            // An earlier body that no longer parses cannot be compared: send the whole message.
-            (_, Some(new)) => render_opportunity(&new),
-            _ => render_opportunity(&latest),
-        },
-        // An edit shows the newest version whichever update queued it, so an old edit sent
-        // late (a replayed dead letter) cannot bring back old values.
-        (Record::Opportunity(latest), MessageKind::Edit { .. }) => {
-            match versions(notification, notification.latest_version()) {
-                (Some(old), Some(new)) => render_edited(&old, &new),
+    Ok(
+        match (
+            Record::parse(notification.kind, notification.raw.as_bytes())?,
+            message,
+        ) {
+            (Record::Approval(r), kind) => {
+                let title = sources
+                    .get(&notification.source)
+                    .and_then(|s| s.approval.as_ref())
+                    .map_or("Access request", |a| a.title.as_str());
+                render_approval(&r, title, notification, kind, sent)
+            }
+            (
+                Record::Opportunity(latest),
+                MessageKind::Changes { version } | MessageKind::ThreadReply { version, .. },
+            ) => match versions(notification, *version) {
+                (Some(old), Some(new)) => render_changes(&old, &new),
+                // An earlier body that no longer parses cannot be compared: send the whole message.
                 (_, Some(new)) => render_opportunity(&new),
                 _ => render_opportunity(&latest),
-            }
-        }
-        (Record::Opportunity(o), MessageKind::Moved { to, .. }) => render_moved(&o, to),
-        (Record::Opportunity(o), _) => render_opportunity(&o),
-        (Record::TrayCommerce(n), _) => tray_commerce::render(&n, notification.count),
-        (
-            Record::Rainforest {
-                event_name,
-                payload,
             },
-            _,
-        ) => rainforest::render(event_name, &payload),
-        (Record::Generic(doc), _) => {
-            let fallback = GenericSettings {
-                id_pointer: None,
-                // A source no longer configured (or the send-test message): its own title if it
-                // has one, else "Notification from SOURCE".
-                title: "{/title}".to_string(),
-                fields: Vec::new(),
-            };
-            let settings = sources
-                .get(&notification.source)
-                .and_then(|s| s.generic.as_ref())
-                .unwrap_or(&fallback);
-            generic::render(&doc, settings, &notification.source)
-        }
-    })
+            // An edit shows the newest version whichever update queued it, so an old edit sent
+            // late (a replayed dead letter) cannot bring back old values.
+            (Record::Opportunity(latest), MessageKind::Edit { .. }) => {
+                match versions(notification, notification.latest_version()) {
+                    (Some(old), Some(new)) => render_edited(&old, &new),
+                    (_, Some(new)) => render_opportunity(&new),
+                    _ => render_opportunity(&latest),
+                }
+            }
+            (Record::Opportunity(o), MessageKind::Moved { to, .. }) => render_moved(&o, to),
+            (Record::Opportunity(o), _) => render_opportunity(&o),
+            (Record::TrayCommerce(n), _) => tray_commerce::render(&n, notification.count),
+            (
+                Record::Rainforest {
+                    event_name,
+                    payload,
+                },
+                _,
+            ) => rainforest::render(event_name, &payload),
+            (Record::Generic(doc), _) => {
+                let fallback = GenericSettings {
+                    id_pointer: None,
+                    // A source no longer configured (or the send-test message): its own title if it
+                    // has one, else "Notification from SOURCE".
+                    title: "{/title}".to_string(),
+                    fields: Vec::new(),
+                };
+                let settings = sources
+                    .get(&notification.source)
+                    .and_then(|s| s.generic.as_ref())
+                    .unwrap_or(&fallback);
+                generic::render(&doc, settings, &notification.source)
+            }
+        },
+    )
 }
 
 /// An approval request's payloads: the request with its buttons, the decision as shown in

@@ -20,9 +20,9 @@ use crate::config::{RegionTarget, Settings, WebApiRegion};
 use crate::slack::transport::Transport;
 use crate::slack::web_api::{fields, ApiError, Method};
 use crate::sources::approval::{host_allowed, reject_modal, SlackUser};
+use crate::sources::Record;
 use crate::store::click::{Approver, Click, ClickKind, Clicked};
 use crate::store::journal::Journal;
-use crate::store::records::Record;
 use crate::store::{Store, StoreError};
 use payload::Interaction;
 
@@ -230,7 +230,9 @@ impl Interactivity {
         let Some(n) = self.store.notification(c.notification_id)? else {
             return Ok(false);
         };
-        let (Ok(Record::Approval(request)), None) = (n.record(), &n.decision) else {
+        let (Ok(Record::Approval(request)), None) =
+            (Record::parse(n.kind, n.raw.as_bytes()), &n.decision)
+        else {
             return Ok(false); // decided already: the click is answered "already decided"
         };
         let Some(api) = self

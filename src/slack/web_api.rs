@@ -155,15 +155,7 @@ impl Method {
     }
 }
 
-/// Where a posted message is, as `chat.postMessage` answered: what every later edit, reply,
-/// reaction, pin and delete needs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Posted {
-    /// The channel id Slack answered with (a `C…` id even if a name was sent).
-    pub channel: String,
-    /// The message's timestamp: its id within the channel.
-    pub ts: String,
-}
+pub use crate::model::Posted;
 
 /// Why a Web API call gave no fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

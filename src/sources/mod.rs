@@ -7,52 +7,10 @@ pub mod approval;
 pub mod generic;
 pub mod opportunity;
 pub mod rainforest;
+mod record;
 pub mod signature;
-pub mod status;
 pub mod tray_commerce;
 
-use serde::{Deserialize, Serialize};
-
-/// The formats a `[sources.NAME]` table can name in `kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceKind {
-    /// A CRM's new-opportunity webhook (seed 000, `../shared/opportunity-webhook.md`).
-    Opportunity,
-    /// Tray's commerce notification (seed 003), form-encoded or JSON.
-    TrayCommerce,
-    /// Rainforest's integration events (seed 004), served at `/events`.
-    Rainforest,
-    /// Any JSON object, shown through a configured title and fields.
-    Generic,
-    /// A request to approve or reject, with buttons; the decision goes back to the sender.
-    Approval,
-}
-
-impl SourceKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SourceKind::Opportunity => "opportunity",
-            SourceKind::TrayCommerce => "tray-commerce",
-            SourceKind::Rainforest => "rainforest",
-            SourceKind::Generic => "generic",
-            SourceKind::Approval => "approval",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<SourceKind> {
-        match text {
-            "opportunity" => Some(SourceKind::Opportunity),
-            "tray-commerce" => Some(SourceKind::TrayCommerce),
-            "rainforest" => Some(SourceKind::Rainforest),
-            "generic" => Some(SourceKind::Generic),
-            "approval" => Some(SourceKind::Approval),
-            _ => None,
-        }
-    }
-}
-
-/// Why a well-formed JSON body is not a valid record of its kind (answered with 422).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidRecord(pub String);
+pub use crate::model::status;
+pub use crate::model::{InvalidRecord, SourceKind};
+pub use record::Record;

@@ -6,7 +6,7 @@
 use super::batch::BatchState;
 use super::records::{DeliveryState, MessageKind, Notification};
 use super::{decode, keys, StoreError};
-use crate::sources::status::{StatusAction, StatusRules};
+use crate::model::status::{StatusAction, StatusRules};
 use crate::store::journal::NewNotification;
 
 /// What changed with a new version.

@@ -13,7 +13,7 @@ use super::index::{self, ListState};
 use super::journal::{Accepted, Deltas, Idempotency, NewNotification, COALESCE_GRACE_MS};
 use super::overlay::Overlay;
 use super::progress::Progress;
-use super::records::{Delivery, DeliveryState, MessageKind, Notification, Record, Version};
+use super::records::{Delivery, DeliveryState, MessageKind, Notification, Version};
 use super::wal::record::Effect;
 use super::{decode, encode, keys, StoreError};
 
@@ -22,6 +22,8 @@ use super::{decode, encode, keys, StoreError};
 pub(super) struct BatchState<'a> {
     /// sled, for what is neither in this batch nor in the overlay.
     pub db: &'a sled::Db,
+    /// Whether a body is a repeat of the stored one (the sources say).
+    pub bodies: &'a dyn super::bodies::Bodies,
     /// Keys written by durable records sled has not applied yet.
     pub overlay: &'a Overlay,
     /// To wait for sled to catch up before reading a whole record.
@@ -346,10 +348,7 @@ impl BatchState<'_> {
             // compared, so this is a new notification and the key now points at it.
             return Ok(Accepted::New(self.create(new, Some(index), 0)?.0));
         }
-        let same = match (n.record(), Record::parse(new.kind, new.raw.as_bytes())) {
-            (Ok(old), Ok(fresh)) => old == fresh,
-            _ => n.raw == new.raw,
-        };
+        let same = self.bodies.same(n.kind, &n.raw, &new.raw);
         if same {
             return Ok(Accepted::Duplicate(id));
         }
@@ -469,6 +468,7 @@ mod tests {
         let mut minute = 0;
         let state = BatchState {
             db: &db,
+            bodies: &super::super::bodies::Plain,
             overlay: &overlay,
             progress: &progress,
             next_id: &mut next_id,

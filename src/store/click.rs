@@ -7,10 +7,10 @@
 
 use super::batch::BatchState;
 use super::journal::target_key;
-use super::records::{MessageKind, Notification, Record, MAX_EVENTS};
+use super::records::{MessageKind, Notification, MAX_EVENTS};
 use super::StoreError;
-use crate::sources::approval::{Decision, Event, SlackUser, Verdict};
-use crate::sources::SourceKind;
+use crate::model::approval::{ApprovalRequest, Decision, Event, SlackUser, Verdict};
+use crate::model::SourceKind;
 
 /// What was clicked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,12 @@ impl BatchState<'_> {
         let Some(mut n) = self.stored(c.notification_id)? else {
             return Ok(Clicked::NotFound);
         };
-        let Ok(Record::Approval(request)) = n.record() else {
+        // An approval's body is the canonical request (`model::approval`), read without its source.
+        let request = match serde_json::from_str::<serde_json::Value>(&n.raw) {
+            Ok(doc) if n.kind == SourceKind::Approval => ApprovalRequest::from_stored(&doc).ok(),
+            _ => None,
+        };
+        let Some(request) = request else {
             return Ok(Clicked::NotFound);
         };
         self.source.clone_from(&n.source);

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::records::{Attempt, Delivery, DeliveryState, MessageKind, Notification, Version};
 use super::StoreError;
-use crate::sources::SourceKind;
+use crate::model::SourceKind;
 
 /// The first byte of a compact value (version 1 of the compact form). JSON never starts with it.
 pub const COMPACT: u8 = 0x01;

@@ -31,8 +31,8 @@ use super::wal::record::{CommandKind, Effect};
 use super::wal::segment::{AppendError, SegmentWriter};
 use super::wal::{self, scan, tail::Tail};
 use super::{decode, encode, keys, Store, StoreError};
-use crate::sources::status::StatusRules;
-use crate::sources::SourceKind;
+use crate::model::status::StatusRules;
+use crate::model::SourceKind;
 
 /// Most commands in one batch: bounds the latency of the first request in a very large batch.
 const MAX_BATCH: usize = 1024;
@@ -769,6 +769,7 @@ impl Writer {
         let first_minute = self.minute;
         let mut state = BatchState {
             db: self.store.db(),
+            bodies: self.store.bodies(),
             overlay: &self.overlay,
             progress: &self.progress,
             next_id: &mut self.next_id,
@@ -1034,7 +1035,6 @@ mod format_tests {
         let store = Store::open(dir.path()).unwrap();
         let n = store.notification(7).unwrap().unwrap();
         assert_eq!((n.count, n.earlier.len(), n.url.as_deref()), (1, 0, None));
-        assert!(n.record().is_ok());
         let d = store.delivery(8).unwrap().unwrap();
         assert_eq!(d.message, MessageKind::Full);
         assert_eq!(
@@ -1065,7 +1065,7 @@ mod format_tests {
         let accepted = journal
             .accept_blocking(super::NewNotification {
                 source: "salesforce".into(),
-                kind: crate::sources::SourceKind::Opportunity,
+                kind: crate::model::SourceKind::Opportunity,
                 idempotency: super::Idempotency::Versioned("new".into()),
                 raw,
                 region: "UK".into(),

@@ -8,6 +8,7 @@
 mod app_mode;
 mod applier;
 mod batch;
+pub mod bodies;
 pub mod check;
 pub mod click;
 pub mod codec;
@@ -89,34 +90,7 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
-/// How the store uses memory and disk (`[store]` in the config).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoreOptions {
-    /// sled's page cache: the bulk of the relay's memory once the store is large.
-    pub cache_bytes: u64,
-    /// A checkpoint (sled flush + `fdatasync`, then old log segments deleted) at least this
-    /// often while there is something to checkpoint.
-    pub checkpoint_interval: Duration,
-    /// ... and sooner once this many bytes were applied since the last one, which bounds the
-    /// log on disk and what a restart replays.
-    pub checkpoint_bytes: u64,
-    /// The size at which the log starts a new segment file.
-    pub segment_bytes: u64,
-    /// `store.min_free`: intake is refused while less than this is free on the store's disk.
-    pub min_free: space::Reserve,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            cache_bytes: 64 << 20,
-            checkpoint_interval: Duration::from_secs(30),
-            checkpoint_bytes: 64 << 20,
-            segment_bytes: 16 << 20,
-            min_free: space::Reserve::Default,
-        }
-    }
-}
+pub use crate::config::store::StoreOptions;
 
 /// Read access to the store. Cheap to clone (sled's handles are reference counted).
 #[derive(Clone)]
@@ -131,6 +105,8 @@ pub struct Store {
     pub(crate) progress: Arc<Progress>,
     /// Room on the disk, and whether the store is full or broken (`space.rs`).
     pub(crate) space: Arc<space::Space>,
+    /// What only the sources can say about a body (a repeat? its coalescing key?).
+    bodies: Arc<dyn bodies::Bodies>,
 }
 
 impl Store {
@@ -195,7 +171,18 @@ impl Store {
             options,
             progress: Arc::new(Progress::default()),
             space,
+            bodies: Arc::new(bodies::Plain),
         })
+    }
+
+    /// The store with the sources' answers about bodies; set before the journal starts.
+    pub fn with_bodies(mut self, bodies: Arc<dyn bodies::Bodies>) -> Store {
+        self.bodies = bodies;
+        self
+    }
+
+    pub(crate) fn bodies(&self) -> &dyn bodies::Bodies {
+        self.bodies.as_ref()
     }
 
     /// Waits until sled holds every write acknowledged so far (no wait unless a burst is being

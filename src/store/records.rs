@@ -1,28 +1,10 @@
-//! What the store keeps, as JSON values: readable with any sled dump and tolerant of added fields.
+//! What the store keeps: its own record types (encoded by `codec.rs`), built from the shared
+//! values in `model/`.
 
 use serde::{Deserialize, Serialize};
 
-use crate::slack::web_api::Posted;
-use crate::sources::approval::{ApprovalRequest, Decision, Event};
-use crate::sources::opportunity::Opportunity;
-use crate::sources::rainforest::EventName;
-use crate::sources::tray_commerce::TrayNotification;
-use crate::sources::{InvalidRecord, SourceKind};
-
-/// The parsed form of a notification, by source kind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Record {
-    Opportunity(Opportunity),
-    TrayCommerce(TrayNotification),
-    /// A Rainforest event as stored: its name and payload (the webhook URL is kept apart).
-    Rainforest {
-        event_name: EventName,
-        payload: serde_json::Value,
-    },
-    Generic(serde_json::Value),
-    /// A request to approve or reject, in its canonical stored form.
-    Approval(ApprovalRequest),
-}
+use crate::model::approval::{Decision, Event};
+use crate::model::{Posted, SourceKind};
 
 /// One accepted webhook, stored before the sender got its answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,11 +76,6 @@ fn is_one(n: &u32) -> bool {
 }
 
 impl Notification {
-    /// The validated fields, parsed again from the stored body.
-    pub fn record(&self) -> Result<Record, InvalidRecord> {
-        Record::parse(self.kind, self.raw.as_bytes())
-    }
-
     /// Version `n` (0 is the first) of the body; the newest is `self.earlier.len()`.
     pub fn version(&self, n: u32) -> Option<&str> {
         let n = n as usize;
@@ -202,47 +179,6 @@ impl MessageKind {
             MessageKind::DecisionResult { after, .. } => Some(*after),
             MessageKind::DecisionShown { decision, .. } => Some(*decision),
             _ => None,
-        }
-    }
-}
-
-impl Record {
-    /// Parses a body of a source kind (the same code intake validates with).
-    pub fn parse(kind: SourceKind, body: &[u8]) -> Result<Record, InvalidRecord> {
-        let doc: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| InvalidRecord(format!("the body is not valid JSON: {e}")))?;
-        match kind {
-            SourceKind::Opportunity => Opportunity::parse(&doc).map(Record::Opportunity),
-            SourceKind::TrayCommerce => TrayNotification::parse(body, "application/json")
-                .map(Record::TrayCommerce)
-                .map_err(|e| InvalidRecord(e.to_string())),
-            SourceKind::Rainforest => {
-                let event_name = doc
-                    .get("event_name")
-                    .cloned()
-                    .and_then(|v| serde_json::from_value(v).ok())
-                    .ok_or_else(|| {
-                        InvalidRecord("the stored event has no known event_name".into())
-                    })?;
-                let payload = doc.get("payload").cloned().unwrap_or_default();
-                Ok(Record::Rainforest {
-                    event_name,
-                    payload,
-                })
-            }
-            SourceKind::Generic if doc.is_object() => Ok(Record::Generic(doc)),
-            SourceKind::Approval => ApprovalRequest::from_stored(&doc).map(Record::Approval),
-            SourceKind::Generic => Err(InvalidRecord("the body is not a JSON object".into())),
-        }
-    }
-
-    pub fn kind(&self) -> SourceKind {
-        match self {
-            Record::Opportunity(_) => SourceKind::Opportunity,
-            Record::TrayCommerce(_) => SourceKind::TrayCommerce,
-            Record::Rainforest { .. } => SourceKind::Rainforest,
-            Record::Generic(_) => SourceKind::Generic,
-            Record::Approval(_) => SourceKind::Approval,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! reads and deletes through the journal in small batches, so intake is never blocked for long.
 //! Once purged, the same CRM id is new again (after 30 days by default).
 
-use crate::sources::SourceKind;
+use crate::model::SourceKind;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::compact;
 use super::journal::Journal;
-use super::records::{DeliveryState, Notification, Record};
+use super::records::{DeliveryState, Notification};
 use super::{decode, keys, now_ms, Store, StoreError};
 
 /// Notifications removed per journal write: big enough to be cheap, small enough that intake
@@ -130,8 +130,8 @@ fn removable(
     // The idempotency and coalescing keys, only where they still point at this notification.
     let ext = keys::external(&n.source, &n.external_id);
     let mut index_keys = vec![ext];
-    if let Ok(Record::TrayCommerce(t)) = n.record() {
-        index_keys.push(keys::coalesce(&n.source, &t.coalesce_key()));
+    if let Some(key) = store.bodies().coalesce_key(n.kind, &n.raw) {
+        index_keys.push(keys::coalesce(&n.source, &key));
     }
     for key in index_keys {
         if let Some(v) = store.db().get(&key)? {
@@ -155,6 +155,7 @@ pub fn spawn(
         .name("retention".into())
         .spawn(move || {
             let mut last_measured: Option<std::time::Instant> = None;
+            let mut purged_since = 0;
             loop {
                 match stop.recv_timeout(interval) {
                     Err(RecvTimeoutError::Timeout) => {}
@@ -167,12 +168,22 @@ pub fn spawn(
                             p.notifications,
                             p.deliveries
                         );
-                        // Measuring reads the whole store: after a big purge, or now and then.
+                        // Measuring reads the whole store: once much was purged since the
+                        // last time (a burst ages out over several passes), or now and then.
+                        purged_since += p.notifications;
                         let due = last_measured.map_or(true, |t| t.elapsed() >= REMEASURE);
-                        if p.notifications >= BIG_PURGE || due {
+                        if purged_since >= BIG_PURGE || due {
                             last_measured = Some(std::time::Instant::now());
+                            purged_since = 0;
                             ask_for_compaction(&store);
                         }
+                    }
+                    // A pass with nothing to purge after passes that purged: a burst has aged
+                    // out entirely, and what it leaves is worth a look.
+                    Ok(_) if purged_since > 0 => {
+                        last_measured = Some(std::time::Instant::now());
+                        purged_since = 0;
+                        ask_for_compaction(&store);
                     }
                     Ok(_) => {}
                     Err(StoreError::Closed) => return,
@@ -187,7 +198,7 @@ pub fn spawn(
         })
 }
 
-/// A purge this big is worth measuring the store's space for at once.
+/// Purged notifications since the last measurement that make the store's space worth measuring.
 const BIG_PURGE: usize = 1000;
 /// Otherwise the space is measured at most this often (it reads every key).
 const REMEASURE: Duration = Duration::from_secs(6 * 3600);
@@ -229,7 +240,7 @@ fn ask_for_compaction(store: &Store) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::SourceKind;
+    use crate::model::SourceKind;
     use crate::store::journal::{Accepted, DeliveryUpdate, Idempotency, NewNotification};
 
     const DAY: u64 = 86_400_000;

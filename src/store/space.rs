@@ -25,36 +25,11 @@ use prometheus_client::metrics::counter::Counter;
 /// about this long of the disk having room again.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
-/// The default reserve: 256 MiB, or 5% of a smaller filesystem (a 2 GiB disk keeps 100 MiB).
-const DEFAULT_RESERVE_BYTES: u64 = 256 << 20;
-const DEFAULT_RESERVE_PERCENT: f64 = 5.0;
-
 /// A full store resumes delivering once this much is free (or the whole reserve, if smaller):
 /// enough for many outcomes, while intake waits for the whole reserve.
 const OUTCOME_ROOM: u64 = 16 << 20;
 
-/// `store.min_free`: free space below which intake is refused.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Reserve {
-    /// The smaller of 256 MiB and 5% of the filesystem.
-    Default,
-    /// A fixed number of bytes (0: no reserve).
-    Bytes(u64),
-    /// A share of the filesystem's size.
-    Percent(f64),
-}
-
-impl Reserve {
-    /// The reserve in bytes on a filesystem of `total` bytes.
-    pub fn bytes(&self, total: u64) -> u64 {
-        let share = |p: f64| (total as f64 * p / 100.0) as u64;
-        match *self {
-            Reserve::Default => DEFAULT_RESERVE_BYTES.min(share(DEFAULT_RESERVE_PERCENT)),
-            Reserve::Bytes(b) => b,
-            Reserve::Percent(p) => share(p),
-        }
-    }
-}
+pub use crate::config::store::Reserve;
 
 /// Whether an I/O error means the disk (or the user's quota) has no room.
 pub fn is_no_space(e: &std::io::Error) -> bool {

@@ -7,10 +7,11 @@ use serde_json::{json, Value};
 use super::title::title;
 use super::{caller, not_found, path_id, target_label, AdminError, Caller};
 use crate::http::hooks::IntakeState;
+use crate::sources::Record;
 use crate::sources::SourceKind;
 use crate::store::index::{ListState, MINUTE_MS};
 use crate::store::listing::{self, first_id_from};
-use crate::store::records::{Delivery, DeliveryState, Notification, Record};
+use crate::store::records::{Delivery, DeliveryState, Notification};
 use crate::store::{Store, StoreError};
 
 /// Most items one list call returns.
@@ -173,7 +174,7 @@ pub async fn list(
             continue;
         }
         if let Some(owner) = &q.owner_email {
-            let matches = matches!(n.record(), Ok(Record::Opportunity(o)) if o.owner_email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(owner)));
+            let matches = matches!(Record::parse(n.kind, n.raw.as_bytes()), Ok(Record::Opportunity(o)) if o.owner_email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(owner)));
             if !matches {
                 continue;
             }

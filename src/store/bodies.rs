@@ -1,0 +1,25 @@
+//! What the store must know about a body that only the sources can say, given to it by the
+//! layer above (`crate::bodies`) so that `store/` does not depend on `sources/`.
+
+use crate::model::SourceKind;
+
+pub trait Bodies: Send + Sync {
+    /// Whether two bodies of `kind` say the same: a repeat, not a new version.
+    fn same(&self, kind: SourceKind, old: &str, new: &str) -> bool;
+    /// The coalescing key a stored body was filed under (Tray's), for the purge.
+    fn coalesce_key(&self, kind: SourceKind, raw: &str) -> Option<String>;
+}
+
+/// Byte for byte, and no coalescing: for a store opened without the sources (tools, benches,
+/// the store's own tests).
+pub struct Plain;
+
+impl Bodies for Plain {
+    fn same(&self, _: SourceKind, old: &str, new: &str) -> bool {
+        old == new
+    }
+
+    fn coalesce_key(&self, _: SourceKind, _: &str) -> Option<String> {
+        None
+    }
+}
