@@ -3,11 +3,11 @@
 //! bot-token region) an edit of the posted message and a reply in its thread, deletes on a
 //! move or a withdrawing status, and the `on_status` reactions and pins.
 
-use super::batch::BatchState;
+use super::commands::NewNotification;
+use super::queue::Queue;
 use super::records::{DeliveryState, MessageKind, Notification};
-use super::{decode, keys, StoreError};
+use super::StoreError;
 use crate::model::status::{StatusAction, StatusRules};
-use crate::store::journal::NewNotification;
 
 /// What changed with a new version.
 pub(super) struct Change {
@@ -49,146 +49,142 @@ fn asks_delete(rules: Option<&StatusRules>, raw: &str) -> bool {
     status_action(rules, raw, None).is_some_and(|a| a.delete)
 }
 
-impl BatchState<'_> {
-    /// Queues what a new version needs; `n` already holds it.
-    pub(super) fn deliver_update(
-        &mut self,
-        n: &mut Notification,
-        new: &NewNotification,
-        c: Change,
-    ) -> Result<(), StoreError> {
-        let (id, at, version) = (n.id, c.at_ms, c.version);
-        let rules = new.on_status.as_deref();
-        let action = status_action(rules, &n.raw, Some(&c.old_raw));
-        let same_region = c.old_region == new.region;
-        let mut added = Vec::new();
-        match n.anchor {
-            // The message was withdrawn: it comes back only when the status stops asking.
-            None if n.withdrawn => {
-                if !(new.web_api && asks_delete(rules, &n.raw)) {
-                    n.withdrawn = false;
-                    let full =
-                        self.deliver(id, &new.region, new.url.clone(), at, MessageKind::Full)?;
-                    n.anchor = new.web_api.then_some(full);
-                    added.push(full);
-                }
-            }
-            // A withdrawing status: the message (and its thread) go; nothing is edited first.
-            Some(of) if action.as_ref().is_some_and(|a| a.delete) => {
-                added.extend(self.delete_message(n, &c.old_region, of, at)?);
-                n.anchor = None;
-                n.withdrawn = true;
-            }
-            // Slack app mode: edit the message in place and say what changed in its thread.
-            Some(of) if same_region && new.web_api => {
-                let edit = MessageKind::Edit { version, of };
-                added.push(self.deliver(id, &new.region, None, at, edit)?);
-                let reply = MessageKind::ThreadReply { version, of };
-                added.push(self.deliver(id, &new.region, None, at, reply)?);
-            }
-            // Moved away from a bot-token region: its message goes, the new region gets it.
-            Some(of) if !same_region => {
-                added.extend(self.delete_message(n, &c.old_region, of, at)?);
-                let full = self.deliver(id, &new.region, new.url.clone(), at, MessageKind::Full)?;
+/// Queues what a new version needs; `n` already holds it.
+pub(super) fn deliver_update(
+    q: &mut dyn Queue,
+    n: &mut Notification,
+    new: &NewNotification,
+    c: Change,
+) -> Result<(), StoreError> {
+    let (id, at, version) = (n.id, c.at_ms, c.version);
+    let rules = new.on_status.as_deref();
+    let action = status_action(rules, &n.raw, Some(&c.old_raw));
+    let same_region = c.old_region == new.region;
+    let mut added = Vec::new();
+    match n.anchor {
+        // The message was withdrawn: it comes back only when the status stops asking.
+        None if n.withdrawn => {
+            if !(new.web_api && asks_delete(rules, &n.raw)) {
+                n.withdrawn = false;
+                let full = q.deliver(id, &new.region, new.url.clone(), at, MessageKind::Full)?;
                 n.anchor = new.web_api.then_some(full);
                 added.push(full);
             }
-            // The region has no bot token any more (or a bot-token region never had this
-            // message): a webhook cannot edit, so a follow-up names the change; a bot posts the
-            // message anew and edits that from now on.
-            Some(_) | None if same_region => {
-                if new.web_api {
-                    let full = self.deliver(id, &new.region, None, at, MessageKind::Full)?;
-                    n.anchor = Some(full);
-                    added.push(full);
-                } else {
-                    n.anchor = None;
-                    let changes = MessageKind::Changes { version };
-                    added.push(self.deliver(id, &new.region, new.url.clone(), at, changes)?);
-                }
-            }
-            // Incoming webhooks after a move: the whole message there, a note here.
-            Some(_) | None => {
-                let full = self.deliver(id, &new.region, new.url.clone(), at, MessageKind::Full)?;
-                n.anchor = new.web_api.then_some(full);
-                let moved = MessageKind::Moved {
-                    version,
-                    to: new.region.clone(),
-                };
-                added.push(full);
-                added.push(self.deliver(id, &c.old_region, c.old_url.clone(), at, moved)?);
-            }
         }
-        n.deliveries.extend(added);
-        if !n.withdrawn {
-            self.act_on_status(n, rules, Some(&c.old_raw), at)?;
-        }
-        Ok(())
-    }
-
-    /// Queues the `on_status` reactions, pins and delete on the notification's posted message
-    /// when its status is new or changed and has actions configured. Without a message that the
-    /// Web API can act on (an incoming webhook's) there is nothing to do.
-    pub(super) fn act_on_status(
-        &mut self,
-        n: &mut Notification,
-        rules: Option<&StatusRules>,
-        old_raw: Option<&str>,
-        due_ms: u64,
-    ) -> Result<(), StoreError> {
-        let Some(anchor) = n.anchor else {
-            return Ok(());
-        };
-        let Some(action) = status_action(rules, &n.raw, old_raw) else {
-            return Ok(());
-        };
-        if action.delete {
-            let region = n.region.clone();
-            let gone = self.delete_message(n, &region, anchor, due_ms)?;
-            n.deliveries.extend(gone);
+        // A withdrawing status: the message (and its thread) go; nothing is edited first.
+        Some(of) if action.as_ref().is_some_and(|a| a.delete) => {
+            added.extend(delete_message(q, n, &c.old_region, of, at)?);
             n.anchor = None;
             n.withdrawn = true;
-            return Ok(());
         }
-        let region = n.region.clone();
-        let mut kinds = Vec::new();
-        if let Some(name) = action.react {
-            kinds.push(MessageKind::React { of: anchor, name });
+        // Slack app mode: edit the message in place and say what changed in its thread.
+        Some(of) if same_region && new.web_api => {
+            let edit = MessageKind::Edit { version, of };
+            added.push(q.deliver(id, &new.region, None, at, edit)?);
+            let reply = MessageKind::ThreadReply { version, of };
+            added.push(q.deliver(id, &new.region, None, at, reply)?);
         }
-        if action.pin {
-            kinds.push(MessageKind::Pin { of: anchor });
+        // Moved away from a bot-token region: its message goes, the new region gets it.
+        Some(of) if !same_region => {
+            added.extend(delete_message(q, n, &c.old_region, of, at)?);
+            let full = q.deliver(id, &new.region, new.url.clone(), at, MessageKind::Full)?;
+            n.anchor = new.web_api.then_some(full);
+            added.push(full);
         }
-        for kind in kinds {
-            let d = self.deliver(n.id, &region, None, due_ms, kind)?;
-            n.deliveries.push(d);
-        }
-        Ok(())
-    }
-
-    /// Deletes a posted message: its thread replies first (deleting a parent with replies
-    /// leaves "This message was deleted." and the thread in the channel), then the message.
-    /// Returns the new deliveries.
-    fn delete_message(
-        &mut self,
-        n: &Notification,
-        region: &str,
-        anchor: u64,
-        due_ms: u64,
-    ) -> Result<Vec<u64>, StoreError> {
-        let mut added = Vec::new();
-        for id in &n.deliveries {
-            let Some(value) = self.deep_get(&keys::delivery(*id))? else {
-                continue;
-            };
-            let d: super::records::Delivery = decode(&value)?;
-            let reply = matches!(d.message, MessageKind::ThreadReply { of, .. } if of == anchor);
-            if reply && !matches!(d.state, DeliveryState::Dead { .. }) {
-                let kind = MessageKind::Delete { of: d.id };
-                added.push(self.deliver(n.id, region, None, due_ms, kind)?);
+        // The region has no bot token any more (or a bot-token region never had this
+        // message): a webhook cannot edit, so a follow-up names the change; a bot posts the
+        // message anew and edits that from now on.
+        Some(_) | None if same_region => {
+            if new.web_api {
+                let full = q.deliver(id, &new.region, None, at, MessageKind::Full)?;
+                n.anchor = Some(full);
+                added.push(full);
+            } else {
+                n.anchor = None;
+                let changes = MessageKind::Changes { version };
+                added.push(q.deliver(id, &new.region, new.url.clone(), at, changes)?);
             }
         }
-        let kind = MessageKind::Delete { of: anchor };
-        added.push(self.deliver(n.id, region, None, due_ms, kind)?);
-        Ok(added)
+        // Incoming webhooks after a move: the whole message there, a note here.
+        Some(_) | None => {
+            let full = q.deliver(id, &new.region, new.url.clone(), at, MessageKind::Full)?;
+            n.anchor = new.web_api.then_some(full);
+            let moved = MessageKind::Moved {
+                version,
+                to: new.region.clone(),
+            };
+            added.push(full);
+            added.push(q.deliver(id, &c.old_region, c.old_url.clone(), at, moved)?);
+        }
     }
+    n.deliveries.extend(added);
+    if !n.withdrawn {
+        act_on_status(q, n, rules, Some(&c.old_raw), at)?;
+    }
+    Ok(())
+}
+
+/// Queues the `on_status` reactions, pins and delete on the notification's posted message
+/// when its status is new or changed and has actions configured. Without a message that the
+/// Web API can act on (an incoming webhook's) there is nothing to do.
+pub(super) fn act_on_status(
+    q: &mut dyn Queue,
+    n: &mut Notification,
+    rules: Option<&StatusRules>,
+    old_raw: Option<&str>,
+    due_ms: u64,
+) -> Result<(), StoreError> {
+    let Some(anchor) = n.anchor else {
+        return Ok(());
+    };
+    let Some(action) = status_action(rules, &n.raw, old_raw) else {
+        return Ok(());
+    };
+    if action.delete {
+        let region = n.region.clone();
+        let gone = delete_message(q, n, &region, anchor, due_ms)?;
+        n.deliveries.extend(gone);
+        n.anchor = None;
+        n.withdrawn = true;
+        return Ok(());
+    }
+    let region = n.region.clone();
+    let mut kinds = Vec::new();
+    if let Some(name) = action.react {
+        kinds.push(MessageKind::React { of: anchor, name });
+    }
+    if action.pin {
+        kinds.push(MessageKind::Pin { of: anchor });
+    }
+    for kind in kinds {
+        let d = q.deliver(n.id, &region, None, due_ms, kind)?;
+        n.deliveries.push(d);
+    }
+    Ok(())
+}
+
+/// Deletes a posted message: its thread replies first (deleting a parent with replies
+/// leaves "This message was deleted." and the thread in the channel), then the message.
+/// Returns the new deliveries.
+fn delete_message(
+    q: &mut dyn Queue,
+    n: &Notification,
+    region: &str,
+    anchor: u64,
+    due_ms: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let mut added = Vec::new();
+    for id in &n.deliveries {
+        let Some(d) = q.delivery(*id)? else {
+            continue;
+        };
+        let reply = matches!(d.message, MessageKind::ThreadReply { of, .. } if of == anchor);
+        if reply && !matches!(d.state, DeliveryState::Dead { .. }) {
+            let kind = MessageKind::Delete { of: d.id };
+            added.push(q.deliver(n.id, region, None, due_ms, kind)?);
+        }
+    }
+    let kind = MessageKind::Delete { of: anchor };
+    added.push(q.deliver(n.id, region, None, due_ms, kind)?);
+    Ok(added)
 }

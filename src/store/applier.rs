@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use super::commands::{Reply, Waker};
 use super::disk_sync::DiskSync;
 use super::headroom::{Headroom, NoRoom};
-use super::journal::{Reply, Waker};
 use super::progress::Progress;
 use super::wal::record::{Effect, Record};
 use super::wal::{checkpoint, segment, tail::Tail};

@@ -8,11 +8,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::app_mode::{status_action, Change};
+use super::app_mode::{self, status_action, Change};
+use super::commands::{Accepted, Deltas, Idempotency, NewNotification, COALESCE_GRACE_MS};
 use super::index::{self, ListState};
-use super::journal::{Accepted, Deltas, Idempotency, NewNotification, COALESCE_GRACE_MS};
 use super::overlay::Overlay;
 use super::progress::Progress;
+use super::queue::Queue;
 use super::records::{Delivery, DeliveryState, MessageKind, Notification, Version};
 use super::wal::record::Effect;
 use super::{decode, encode, keys, StoreError};
@@ -331,7 +332,7 @@ impl BatchState<'_> {
             events: Vec::new(),
             withdrawn,
         };
-        self.act_on_status(&mut n, new.on_status.as_deref(), None, due)?;
+        app_mode::act_on_status(self, &mut n, new.on_status.as_deref(), None, due)?;
         self.notifications.insert(id, n);
         Ok((id, first))
     }
@@ -372,7 +373,7 @@ impl BatchState<'_> {
             old_raw,
             at_ms: now,
         };
-        self.deliver_update(&mut n, &new, change)?;
+        app_mode::deliver_update(self, &mut n, &new, change)?;
         self.notifications.insert(id, n);
         Ok(Accepted::Updated(id))
     }
@@ -409,6 +410,37 @@ impl BatchState<'_> {
         self.new_targets.insert(region.to_string());
         *self.deltas.pending.entry(region.to_string()).or_insert(0) += 1;
         Ok(id)
+    }
+}
+
+impl Queue for BatchState<'_> {
+    fn deliver(
+        &mut self,
+        notification: u64,
+        region: &str,
+        url: Option<String>,
+        due_ms: u64,
+        message: MessageKind,
+    ) -> Result<u64, StoreError> {
+        BatchState::deliver(self, notification, region, url, due_ms, message)
+    }
+
+    fn delivery(&self, id: u64) -> Result<Option<Delivery>, StoreError> {
+        self.deep_get(&keys::delivery(id))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    fn find(&mut self, id: u64) -> Result<Option<Notification>, StoreError> {
+        let n = self.find_notification(id)?;
+        if let Some(n) = &n {
+            self.source.clone_from(&n.source);
+        }
+        Ok(n)
+    }
+
+    fn keep(&mut self, n: Notification) {
+        self.notifications.insert(n.id, n);
     }
 }
 

@@ -21,103 +21,23 @@ use tokio::sync::oneshot;
 use super::applier::{Applier, Stall, ToApplier};
 use super::batch::BatchState;
 use super::click::{Click, Clicked};
+pub use super::commands::{
+    target_key, Accepted, DeliveryUpdate, Idempotency, NewNotification, Waker, COALESCE_GRACE_MS,
+};
+use super::commands::{AcceptReply, Deltas, Reply};
 use super::disk_sync::DiskSync;
 use super::index::{self, ListState};
 use super::overlay::Overlay;
 use super::progress::Progress;
-use super::records::{Delivery, DeliveryState};
+use super::records::DeliveryState;
 use super::space::{Space, WATCH_INTERVAL};
 use super::wal::record::{CommandKind, Effect};
 use super::wal::segment::{AppendError, SegmentWriter};
 use super::wal::{self, scan, tail::Tail};
 use super::{decode, encode, keys, Store, StoreError};
-use crate::model::status::StatusRules;
-use crate::model::SourceKind;
 
 /// Most commands in one batch: bounds the latency of the first request in a very large batch.
 const MAX_BATCH: usize = 1024;
-/// A coalesced message is due this long after its window closes, so that every repeat accepted
-/// inside the window is counted before a worker can render it.
-pub const COALESCE_GRACE_MS: u64 = 1000;
-
-/// How a repeat of a notification is recognised and what it does.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Idempotency {
-    /// No key: every request is a new notification.
-    None,
-    /// The same key again is a duplicate, whatever its content.
-    Dedupe(String),
-    /// The same key with the same content is a duplicate; with other content it is a new version,
-    /// announced by a follow-up message (opportunities).
-    Versioned(String),
-    /// The same key within `window_ms` of the first is counted into that notification, whose one
-    /// message goes out when the window closes (Tray's identical notifications).
-    Coalesce { key: String, window_ms: u64 },
-}
-
-/// A webhook that passed validation, to be stored with its first delivery.
-#[derive(Debug, Clone)]
-pub struct NewNotification {
-    /// The `[sources.NAME]` it came through.
-    pub source: String,
-    /// Its format, to parse `raw` again later.
-    pub kind: SourceKind,
-    /// How repeats are recognised.
-    pub idempotency: Idempotency,
-    /// The body as received (normalised to JSON for form-encoded sources).
-    pub raw: String,
-    /// The target key: a region name or `url.…` (see [`target_key`]).
-    pub region: String,
-    /// The one-off webhook URL for `url.…` targets.
-    pub url: Option<String>,
-    /// Further targets that get the same message (a Rainforest event naming several webhooks),
-    /// as (target key, one-off URL). Stored in the same batch, so all or none.
-    pub also: Vec<(String, Option<String>)>,
-    /// When it arrived, from the relay's clock (tests control it).
-    pub received_at_ms: u64,
-    /// The target region posts through Slack's Web API: its first post becomes the message
-    /// that later versions edit, thread under and act on (see `Notification::anchor`).
-    pub web_api: bool,
-    /// The source's `on_status` rules: reactions, pins and deletes when the status changes.
-    pub on_status: Option<std::sync::Arc<StatusRules>>,
-}
-
-/// The target key of a one-off webhook URL: stable, and free of the secret.
-pub fn target_key(url: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(url.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("url.{hex}")
-}
-
-/// How an accepted webhook was stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accepted {
-    /// Stored now, with a pending delivery.
-    New(u64),
-    /// Already stored earlier under this key; nothing was written.
-    Duplicate(u64),
-    /// A new version of a stored notification, with follow-up deliveries.
-    Updated(u64),
-    /// Counted into a notification whose coalescing window is still open.
-    Coalesced(u64),
-}
-
-/// A delivery's new state after an attempt, written by a worker.
-#[derive(Debug, Clone)]
-pub struct DeliveryUpdate {
-    /// The delivery as it is now.
-    pub delivery: Delivery,
-    /// Its due-queue time before the attempt, so that entry can be removed.
-    pub previous_due_ms: Option<u64>,
-    /// Set after a 429: the region waits until then (ms), and so does it after a restart.
-    pub pause_region_until_ms: Option<u64>,
-    /// Set when the webhook is gone: the region pauses until an operator resumes it.
-    pub pause_region_reason: Option<String>,
-    /// The notification's source, for the list indexes.
-    pub source: String,
-}
-
 enum Command {
     Accept(Box<NewNotification>, AcceptReply),
     /// Fresh deliveries for dead letters; answers the new delivery ids (None: not a dead letter).
@@ -132,23 +52,12 @@ enum Command {
     Close,
 }
 
-type AcceptReply = oneshot::Sender<Result<Accepted, StoreError>>;
-
 #[derive(Default)]
 pub(super) struct WriteSet {
     insert: Vec<(Vec<u8>, Vec<u8>)>,
     remove: Vec<Vec<u8>>,
     /// How the counters change when this is on disk.
     deltas: Deltas,
-}
-
-/// Changes to the queue counters that a batch makes once it is on disk.
-#[derive(Default, Debug)]
-pub(super) struct Deltas {
-    /// Pending deliveries per target.
-    pub pending: HashMap<String, i64>,
-    /// Dead letters.
-    pub dead: i64,
 }
 
 /// The queue counters as stored under [`keys::COUNTERS`].
@@ -170,15 +79,6 @@ impl Counters {
             }
         }
         self.dead = (self.dead + d.dead).max(0);
-    }
-}
-
-impl Deltas {
-    fn add(&mut self, other: Deltas) {
-        for (k, v) in other.pending {
-            *self.pending.entry(k).or_insert(0) += v;
-        }
-        self.dead += other.dead;
     }
 }
 
@@ -231,10 +131,6 @@ pub struct Journal {
     /// Room on the store's disk; whether writes can be taken.
     space: Arc<Space>,
 }
-
-/// Called after a flush that stored new deliveries, with their target keys, to wake the
-/// scheduler (which learns one-off targets this way).
-pub type Waker = Arc<dyn Fn(Vec<String>) + Send + Sync>;
 
 impl Journal {
     /// Recovers the log (replaying it into sled happens behind, in the applier) and starts the
@@ -506,37 +402,6 @@ impl Journal {
     }
 }
 
-/// What one command answers once its batch is (or is not) on disk.
-pub(super) enum Reply {
-    Accept(AcceptReply, Accepted),
-    Replay(
-        oneshot::Sender<Result<Vec<Option<u64>>, StoreError>>,
-        Vec<Option<u64>>,
-    ),
-    Write(oneshot::Sender<Result<(), StoreError>>),
-    Click(oneshot::Sender<Result<Clicked, StoreError>>, Clicked),
-}
-
-impl Reply {
-    pub(super) fn send(self, result: Result<(), StoreError>) {
-        match self {
-            Reply::Accept(tx, accepted) => {
-                let _ = tx.send(result.map(|()| accepted));
-            }
-            Reply::Replay(tx, ids) => {
-                let _ = tx.send(result.map(|()| ids));
-            }
-            Reply::Write(tx) => {
-                let _ = tx.send(result);
-            }
-            Reply::Click(tx, clicked) => {
-                let _ = tx.send(result.map(|()| clicked));
-            }
-        }
-    }
-}
-
-/// Notes a command's failure for want of room: its batch must not be written (see `commit`).
 fn abort_for(abort: &mut Option<StoreError>, e: &StoreError) {
     if matches!(e, StoreError::DiskFull(_)) && abort.is_none() {
         *abort = Some(e.clone());
@@ -812,7 +677,7 @@ impl Writer {
                 },
                 // Answered once on disk, like intake: what it queued reaches the workers through
                 // the applier's wake-up, as new deliveries do.
-                Command::Click(click, reply) => match state.click(*click) {
+                Command::Click(click, reply) => match super::click::click(&mut state, *click) {
                     Ok(clicked) => {
                         kinds.push(CommandKind::Interaction);
                         now.push(Reply::Click(reply, clicked));
@@ -935,6 +800,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SourceKind;
     use crate::store::now_ms;
 
     fn new(id: &str) -> NewNotification {
