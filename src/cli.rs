@@ -497,13 +497,16 @@ fn serve(path: &std::path::Path) -> ExitCode {
     }
 }
 
+/// The config of a `store` command, or `None` once the reason was printed.
+fn settings_for_store(path: &std::path::Path) -> Option<Settings> {
+    Settings::load(path)
+        .map_err(|e| eprintln!("The configuration is not valid: {e}"))
+        .ok()
+}
+
 fn store_check(path: &std::path::Path) -> ExitCode {
-    let settings = match Settings::load(path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("The configuration is not valid: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(settings) = settings_for_store(path) else {
+        return ExitCode::FAILURE;
     };
     let report = crate::store::check::check(&settings.store.path);
     print!("{}", report.text);
@@ -516,12 +519,8 @@ fn store_check(path: &std::path::Path) -> ExitCode {
 
 fn store_compact(path: &std::path::Path) -> ExitCode {
     use crate::store::compact::{self, NotCompacted};
-    let settings = match Settings::load(path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("The configuration is not valid: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(settings) = settings_for_store(path) else {
+        return ExitCode::FAILURE;
     };
     let store = &settings.store.path;
     if !store.join("conf").exists() {
@@ -544,7 +543,7 @@ fn store_compact(path: &std::path::Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(NotCompacted::Store(e)) if e.to_string().contains("could not acquire lock") => {
+        Err(NotCompacted::Store(e)) if crate::store::is_locked(&e) => {
             eprintln!("The store at {} is open in a running relay; stop it first (systemctl stop hookrelay).", store.display());
             ExitCode::FAILURE
         }
@@ -556,12 +555,8 @@ fn store_compact(path: &std::path::Path) -> ExitCode {
 }
 
 fn store_dump(path: &std::path::Path, prefix: &str) -> ExitCode {
-    let settings = match Settings::load(path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("The configuration is not valid: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(settings) = settings_for_store(path) else {
+        return ExitCode::FAILURE;
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -377,8 +377,11 @@ impl BatchState<'_> {
         self.notifications.insert(id, n);
         Ok(Accepted::Updated(id))
     }
+}
 
-    pub(super) fn deliver(
+impl Queue for BatchState<'_> {
+    /// A new pending delivery: its record, its place in the due queue and its list index key.
+    fn deliver(
         &mut self,
         notification_id: u64,
         region: &str,
@@ -410,19 +413,6 @@ impl BatchState<'_> {
         self.new_targets.insert(region.to_string());
         *self.deltas.pending.entry(region.to_string()).or_insert(0) += 1;
         Ok(id)
-    }
-}
-
-impl Queue for BatchState<'_> {
-    fn deliver(
-        &mut self,
-        notification: u64,
-        region: &str,
-        url: Option<String>,
-        due_ms: u64,
-        message: MessageKind,
-    ) -> Result<u64, StoreError> {
-        BatchState::deliver(self, notification, region, url, due_ms, message)
     }
 
     fn delivery(&self, id: u64) -> Result<Option<Delivery>, StoreError> {

@@ -52,24 +52,19 @@ pub enum NotCompacted {
     Store(#[from] StoreError),
 }
 
-/// Whether sled's file holding `file` bytes for `live` bytes of keys and values is worth
-/// compacting.
+/// Whether sled's files holding `file` bytes for `live` bytes of keys and values are worth
+/// compacting. The tests give a smaller least gain (`HOOKRELAY_TEST_COMPACT_MIN_BYTES`) rather
+/// than fill 64 MiB.
 pub fn worth_it(file: u64, live: u64) -> bool {
-    worth_it_from(file, live, WORTH_BYTES)
-}
-
-fn worth_it_from(file: u64, live: u64, min_gain: u64) -> bool {
-    file > live.saturating_mul(WORTH_FACTOR) && file - live >= min_gain
-}
-
-/// [`worth_it`] as the retention pass asks it: the tests give a smaller least gain
-/// (`HOOKRELAY_TEST_COMPACT_MIN_BYTES`) rather than fill 64 MiB.
-pub fn worth_it_now(file: u64, live: u64) -> bool {
     static MIN_GAIN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let min_gain = *MIN_GAIN.get_or_init(|| {
         super::wal::segment::test_hook("HOOKRELAY_TEST_COMPACT_MIN_BYTES").unwrap_or(WORTH_BYTES)
     });
     worth_it_from(file, live, min_gain)
+}
+
+fn worth_it_from(file: u64, live: u64, min_gain: u64) -> bool {
+    file > live.saturating_mul(WORTH_FACTOR) && file - live >= min_gain
 }
 
 fn is_sled_file(name: &str) -> bool {
@@ -194,8 +189,9 @@ fn copy_into(store: &Path, copy: &Path, progress: &mut dyn FnMut(u64)) -> Result
     if copy.exists() {
         std::fs::remove_dir_all(copy)?;
     }
-    let old = open_when_released(store)?;
-    let new = open_when_released(copy)?;
+    let plain = |path: &Path| sled::Config::new().path(path).flush_every_ms(None);
+    let old = super::open_sled(plain(store))?;
+    let new = super::open_sled(plain(copy))?;
     let mut keys = 0;
     for name in old.tree_names() {
         let (from, to) = (old.open_tree(&name)?, new.open_tree(&name)?);
@@ -220,12 +216,11 @@ fn copy_into(store: &Path, copy: &Path, progress: &mut dyn FnMut(u64)) -> Result
     Ok(keys)
 }
 
-/// At start-up, before the store opens: finishes an interrupted compaction, and compacts if the
-/// retention pass asked for it ([`WANTED`]). The request is taken back first, so a compaction
+/// At start-up, before the store opens: compacts if the retention pass asked for it ([`WANTED`]). The request is taken back first, so a compaction
 /// that cannot finish (a stop, a full disk) is not retried at every start; the retention pass
 /// asks again if it is still worth it.
 pub fn at_start(store: &Path, progress: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
-    finish_unfinished(store)?;
+    // An interrupted swap is finished by `compact` here, or by `Store::open_with` otherwise.
     let wanted = store.join(WANTED);
     if !wanted.exists() {
         return Ok(());
@@ -283,26 +278,6 @@ pub fn give_to_owner(store: &Path) -> io::Result<()> {
     }
     Ok(())
 }
-
-/// Opens sled at `path`, waiting a little for the lock of an instance just dropped: sled's
-/// background threads let go of the file a moment after its last handle is gone.
-pub fn open_when_released(path: &Path) -> sled::Result<sled::Db> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match sled::Config::new().path(path).flush_every_ms(None).open() {
-            Err(e)
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
-
-/// How long [`open_when_released`] waits for another instance's lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The bytes of every key and value in the store: what a compacted store needs, give or take
 /// sled's own overhead.
@@ -406,6 +381,7 @@ mod tests {
 
     #[test]
     fn worth_it_needs_twice_the_size_and_a_real_gain() {
+        let worth_it = |file, live| worth_it_from(file, live, WORTH_BYTES);
         assert!(worth_it(1 << 30, 100 << 20));
         assert!(!worth_it(100 << 20, 60 << 20), "less than twice");
         assert!(!worth_it(50 << 20, 1 << 20), "a small store");

@@ -45,7 +45,7 @@ pub fn dump(
         .open()
         .map_err(|e| {
             // sled says so in an I/O error's text only.
-            if e.to_string().contains("could not acquire lock") {
+            if super::is_locked(&e) {
                 DumpError::Locked(shown())
             } else {
                 DumpError::Store(e.into())

@@ -153,19 +153,6 @@ pub fn delivery_key(
         .then(|| with_ids(source_state_range(source, state), &[notification, delivery]))
 }
 
-/// Every index key of a notification and its deliveries, in any state (for the purge). Its
-/// time key, if it has one, stays: it still bounds the minute for the notifications after it
-/// ([`stale_time_keys`] removes those of minutes nothing is left of).
-pub fn all_keys(n: &Notification) -> Vec<Vec<u8>> {
-    let mut out = vec![notification_key(&n.source, n.id)];
-    for d in &n.deliveries {
-        for s in [ListState::Pending, ListState::Dead] {
-            out.extend(delivery_key(&n.source, s, n.id, *d));
-        }
-    }
-    out
-}
-
 /// Time keys that no longer bound anything: those followed by a key whose id is at or below
 /// `oldest` (the oldest notification kept), so every notification of their minute is gone.
 pub fn stale_time_keys(db: &sled::Db, oldest: u64) -> sled::Result<Vec<Vec<u8>>> {

@@ -38,6 +38,13 @@ pub fn candidates<'a>(
     lowest: u64,
     highest: u64,
 ) -> Result<Ids<'a>, StoreError> {
+    let all: Ids<'a> = match source {
+        Some(s) => ids(db, index::source_range(s), lowest, highest),
+        None => ids(db, vec![keys::NOTIFICATION], lowest, highest),
+    };
+    let Some(state) = state else {
+        return Ok(all);
+    };
     let sources = match source {
         Some(s) => vec![s.to_string()],
         None => stored_sources(db)?,
@@ -49,13 +56,8 @@ pub fn candidates<'a>(
             .collect();
         merged(ranges)
     };
-    let all: Ids<'a> = match source {
-        Some(s) => ids(db, index::source_range(s), lowest, highest),
-        None => ids(db, vec![keys::NOTIFICATION], lowest, highest),
-    };
     Ok(match state {
-        None => all,
-        Some(ListState::Delivered) => {
+        ListState::Delivered => {
             let settled_badly = merged(vec![
                 in_state(ListState::Pending),
                 in_state(ListState::Dead),
@@ -65,7 +67,7 @@ pub fn candidates<'a>(
                 not: settled_badly.peekable(),
             })
         }
-        Some(s) => in_state(s),
+        pending_or_dead => in_state(pending_or_dead),
     })
 }
 

@@ -124,21 +124,12 @@ impl Store {
         remove_unfinished_snapshots(path)?;
         // No background flush: the log makes writes durable, and the applier's checkpoints
         // flush sled; a timer flush would only add writes the guarantees do not rest on.
-        // A compaction at start has just closed its own handles on these files (`compact.rs`).
-        let open = || {
+        let db = open_sled(
             sled::Config::new()
                 .path(path)
                 .cache_capacity(options.cache_bytes)
-                .flush_every_ms(None)
-                .open()
-        };
-        let db = match open() {
-            Err(e) if e.to_string().contains("could not acquire lock") => {
-                drop(compact::open_when_released(path)?);
-                open()?
-            }
-            other => other?,
-        };
+                .flush_every_ms(None),
+        )?;
         match db.get(keys::FORMAT_VERSION)? {
             None => {
                 db.insert(keys::FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?;
@@ -370,6 +361,30 @@ fn remove_unfinished_snapshots(dir: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Whether sled refused to open a store because another handle holds its lock (a running
+/// relay); sled says so only in an I/O error's text.
+pub fn is_locked(e: &dyn std::fmt::Display) -> bool {
+    e.to_string().contains("could not acquire lock")
+}
+
+/// How long [`open_sled`] waits for another handle's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Opens sled, waiting a moment for the lock of a handle just dropped in this process (a
+/// compaction at start closes its own before the store opens): sled's threads let go of the
+/// file a little after its last handle is gone.
+pub(crate) fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A stored value, in whichever encoding it was written (`codec.rs`).

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::compact;
+use super::index::{self, ListState};
 use super::journal::Journal;
 use super::records::{DeliveryState, Notification};
 use super::{decode, keys, now_ms, Store, StoreError};
@@ -74,7 +75,7 @@ pub fn purge_once(
         }
     }
     // Nothing kept: every minute but the last is over (the last bounds what comes next).
-    removals.extend(super::index::stale_time_keys(
+    removals.extend(index::stale_time_keys(
         store.db(),
         oldest_kept.unwrap_or(u64::MAX),
     )?);
@@ -96,8 +97,9 @@ fn removable(
         return Ok(None);
     }
     let mut out = vec![keys::notification(n.id).to_vec()];
-    // Its list index entries go with it.
-    out.extend(super::index::all_keys(n));
+    // Its list index entries go with it: its source key here, a dead delivery's below (a
+    // delivered one has none, and a pending one is never purged).
+    out.push(index::notification_key(&n.source, n.id));
     // Nothing was ever sent (a record born withdrawn): it ages from its arrival.
     if n.deliveries.is_empty()
         && n.received_at_ms
@@ -125,6 +127,7 @@ fn removable(
         out.push(keys::delivery(*id).to_vec());
         if matches!(d.state, DeliveryState::Dead { .. }) {
             out.push(keys::dead(*id).to_vec());
+            out.extend(index::delivery_key(&n.source, ListState::Dead, n.id, *id));
         }
     }
     // The idempotency and coalescing keys, only where they still point at this notification.
@@ -214,7 +217,7 @@ fn ask_for_compaction(store: &Store) {
         return;
     };
     // Without the whole store's worth of reading when there cannot be enough to gain.
-    if !compact::worth_it_now(file, 0) {
+    if !compact::worth_it(file, 0) {
         return;
     }
     let live = match compact::live_bytes(store.db()) {
@@ -224,7 +227,7 @@ fn ask_for_compaction(store: &Store) {
             return;
         }
     };
-    if !compact::worth_it_now(file, live) {
+    if !compact::worth_it(file, live) {
         return;
     }
     match compact::want(path) {
