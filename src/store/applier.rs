@@ -124,6 +124,9 @@ impl Applier {
                     Ok(n) => log::info!("Brought the list indexes of {n} stored notifications to this release's format in {:.1} s (once, for a store from an older hookrelay).", started.elapsed().as_secs_f64()),
                     Err(e) => log::error!("Upgrading the list indexes failed ({e}); notification lists may miss entries until a restart upgrades them."),
                 }
+                // Lists go ahead even after a failed upgrade (it said so): better a list that may
+                // miss entries than none.
+                self.progress.set_lists_ready();
             }
             self.answer(&mut waiting);
             if applied == Applied::All && self.checkpoint_due() {

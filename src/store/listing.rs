@@ -9,10 +9,25 @@
 use std::iter::Peekable;
 
 use super::index::{self, ListState};
-use super::{keys, StoreError};
+use super::{keys, Store, StoreError};
 
 /// Ids, newest first.
 pub type Ids<'a> = Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a>;
+
+/// How long a list waits, at start, for the list indexes of a store from an older hookrelay to
+/// be brought to this release's format before it answers 503 and asks to be tried again. Short,
+/// because an HTTP worker waits with it; the upgrade takes seconds for a million notifications.
+const LISTS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Store {
+    /// [`Store::sync_reads`], then waits until the list indexes are in this release's format
+    /// (at once, except while an older store is upgraded at start): whether a list may read
+    /// them now.
+    pub fn sync_lists(&self) -> Result<bool, StoreError> {
+        self.sync_reads()?;
+        self.progress.wait_lists_for(LISTS_WAIT)
+    }
+}
 
 /// The first notification id stored once the writer's clock reached the minute of `ms`: no
 /// notification that arrived at or after `ms` has a lower id (ids follow arrival). `None` when

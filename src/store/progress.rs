@@ -25,6 +25,9 @@ struct Applied {
     lsn: u64,
     /// Set when the applier stopped on an error: waiting would never end.
     failed: Option<String>,
+    /// From start-up until the applier has brought the list indexes to this release's format
+    /// (`index::upgrade`, after the log is replayed): lists read them, so lists wait for it.
+    lists_pending: bool,
 }
 
 impl Progress {
@@ -45,6 +48,7 @@ impl Progress {
         if let Ok(mut a) = self.applied.lock() {
             a.lsn = applied;
             a.failed = None;
+            a.lists_pending = true;
         }
         self.set_durable(durable);
         self.moved.notify_all();
@@ -126,6 +130,34 @@ impl Progress {
                 .wait_timeout(a, std::time::Duration::from_millis(500))
                 .map_err(|_| poisoned())?
                 .0;
+        }
+    }
+
+    /// The list indexes are in this release's format: lists may read them.
+    pub fn set_lists_ready(&self) {
+        if let Ok(mut a) = self.applied.lock() {
+            a.lists_pending = false;
+        }
+        self.moved.notify_all();
+    }
+
+    /// Waits at most `timeout` until the list indexes are in this release's format (at once
+    /// unless an older store is being upgraded at start): whether they are.
+    pub fn wait_lists_for(&self, timeout: std::time::Duration) -> Result<bool, StoreError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut a = self.applied.lock().map_err(|_| poisoned())?;
+        loop {
+            if !a.lists_pending {
+                return Ok(true);
+            }
+            if let Some(why) = &a.failed {
+                return Err(StoreError::Sled(why.clone()));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            a = self.moved.wait_timeout(a, left).map_err(|_| poisoned())?.0;
         }
     }
 

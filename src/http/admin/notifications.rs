@@ -113,7 +113,12 @@ pub async fn list(
     }
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let store = &state.store;
-    store.sync_reads()?;
+    if !store.sync_lists()? {
+        return Err(AdminError::Store(
+            "its list indexes are being brought to this release's format, once after an upgrade"
+                .into(),
+        ));
+    }
     let db = store.db();
     // Ids below this cannot have arrived since `since`, and ids from this on arrived after
     // `until` (see TIME_SLACK_MS).
