@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hookrelay::slack::message::render_opportunity;
+use hookrelay::sources::opportunity::message::render_opportunity;
 use hookrelay::sources::opportunity::Opportunity;
 use serde_json::json;
 

@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
+use crate::config::WebhookUrl;
 use crate::config::{RouteTarget, Settings, SourceSettings};
-use crate::slack::target::WebhookUrl;
 use crate::sources::generic::scalar_text;
 use crate::sources::SourceKind;
 use crate::store::journal::target_key;

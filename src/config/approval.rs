@@ -7,7 +7,33 @@ use std::fmt;
 use super::raw::RawSource;
 use super::slack::secret;
 use super::ConfigError;
-use crate::sources::approval::{Choice, RequestFields, MAX_CHOICES};
+use crate::model::approval::Choice;
+
+/// Slack's limit for a static select's options.
+pub const MAX_CHOICES: usize = 100;
+
+/// Where the sender's fields are, and the fixed parts of a source's requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestFields {
+    /// Pointer to the request id (required in every request).
+    pub id: String,
+    /// Pointer to the requester.
+    pub requester: String,
+    /// Pointer to the message.
+    pub message: String,
+    /// Pointer to the link.
+    pub link: String,
+    /// Pointer to the choices: an array of strings or of `{value, label}` objects.
+    pub choices: String,
+    /// Used when a request carries no choices.
+    pub choice_list: Vec<Choice>,
+    /// Pointer to a per-request decision URL; the configured one is the fallback.
+    pub decision_url_field: Option<String>,
+    /// The configured decision URL.
+    pub decision_url: Option<String>,
+    /// Hosts a decision URL may point at, lower-cased.
+    pub allowed_hosts: Vec<String>,
+}
 
 /// An approval source, validated.
 #[derive(Debug, Clone)]

@@ -2,13 +2,15 @@
 //! office without a Slack app has), or a bot token and a channel for offices whose Slack app
 //! lets the relay edit, thread, react to, pin and delete what it posted.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
 
 use super::raw::RawRegion;
+use super::tokens::BotToken;
+use super::values::valid_name;
+use super::webhook_url::WebhookUrl;
 use super::{ConfigError, Rate};
-use crate::slack::target::WebhookUrl;
-use crate::slack::web_api::BotToken;
 
 const DEFAULT_BURST: u32 = 3;
 
@@ -224,6 +226,54 @@ fn bot_token_file(key: &str, path: &Path) -> Result<BotToken, ConfigError> {
             "a file whose only line is the xoxb-… token",
         )
     })
+}
+
+/// Lower-cased country → the region that claims it.
+pub(super) type Countries = HashMap<String, String>;
+
+/// Every `[regions.NAME]` table, checked, and the country table they claim (lower-cased
+/// country → region name).
+pub(super) fn regions(
+    raw: &BTreeMap<String, RawRegion>,
+) -> Result<(BTreeMap<String, RegionSettings>, Countries), ConfigError> {
+    let mut regions = BTreeMap::new();
+    let mut countries: HashMap<String, String> = HashMap::new();
+    for (name, r) in raw {
+        if !valid_name(name) {
+            return Err(ConfigError::invalid(
+                &format!("regions.{name}"),
+                name,
+                "is not a usable region name (letters, digits, '-' and '_')",
+                "[regions.UK]",
+            ));
+        }
+        let key = |field: &str| format!("regions.{name}.{field}");
+        let settings = region_settings(name, r)?;
+        let list = r.countries.clone().unwrap_or_else(|| vec![name.clone()]);
+        for country in list {
+            let folded = country.trim().to_lowercase();
+            if folded.is_empty() {
+                return Err(ConfigError::invalid(
+                    &key("countries"),
+                    country,
+                    "contains an empty country",
+                    "[\"UK\", \"GB\"]",
+                ));
+            }
+            if let Some(other) = countries.insert(folded, name.clone()) {
+                if other != *name {
+                    return Err(ConfigError::invalid(
+                        &key("countries"),
+                        country,
+                        &format!("is already claimed by region {other}"),
+                        "each country in one region only",
+                    ));
+                }
+            }
+        }
+        regions.insert(name.clone(), settings);
+    }
+    Ok((regions, countries))
 }
 
 #[cfg(test)]

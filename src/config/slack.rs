@@ -5,9 +5,8 @@
 use std::path::Path;
 
 use super::raw::RawSlack;
+use super::tokens::{AppToken, SigningSecret};
 use super::ConfigError;
-use crate::slack::signature::SigningSecret;
-use crate::slack::web_api::AppToken;
 
 /// `[slack]`, validated.
 #[derive(Debug, Clone)]

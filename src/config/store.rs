@@ -1,7 +1,12 @@
-//! `[store]`'s validated values that the store runs with: memory, checkpoints, the log's
-//! segments and the free-space reserve.
+//! `[store]`: the store's directory and retention, and the values the store runs with (memory,
+//! checkpoints, the log's segments and the free-space reserve).
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use super::raw::RawStore;
+use super::values::{self, parse_duration};
+use super::ConfigError;
 
 /// The default reserve: 256 MiB, or 5% of a smaller filesystem (a 2 GiB disk keeps 100 MiB).
 const DEFAULT_RESERVE_BYTES: u64 = 256 << 20;
@@ -57,4 +62,68 @@ impl Default for StoreOptions {
             min_free: Reserve::Default,
         }
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// The sled directory; created if missing.
+    pub path: PathBuf,
+    /// Delivered notifications are purged this long after their last delivery.
+    pub retention: Duration,
+    /// Dead letters are purged this long after they died.
+    pub dead_letter_retention: Duration,
+    /// How often the background purge runs.
+    pub purge_interval: Duration,
+    /// Undelivered deliveries above which intake answers 503 instead of filling the disk; 0: no limit.
+    pub max_pending: u64,
+    /// sled's cache, checkpoints and log segments.
+    pub options: StoreOptions,
+}
+
+/// `[store]`'s paths, retention and options, checked.
+pub(super) fn store_settings(raw: &RawStore) -> Result<StoreSettings, ConfigError> {
+    Ok(StoreSettings {
+        path: PathBuf::from(&raw.path),
+        retention: parse_duration("store.retention", &raw.retention)?,
+        dead_letter_retention: parse_duration(
+            "store.dead_letter_retention",
+            &raw.dead_letter_retention,
+        )?,
+        purge_interval: parse_duration("store.purge_interval", &raw.purge_interval)?,
+        max_pending: raw.max_pending,
+        options: store_options(raw)?,
+    })
+}
+
+/// The `[store]` sizes and intervals, checked.
+fn store_options(raw: &RawStore) -> Result<StoreOptions, ConfigError> {
+    let cache_bytes = values::parse_size("store.cache_size", &raw.cache_size)?;
+    if cache_bytes < 1 << 20 {
+        return Err(ConfigError::invalid(
+            "store.cache_size",
+            &raw.cache_size,
+            "is below 1MiB, too small for sled to hold its index",
+            "\"64MiB\"",
+        ));
+    }
+    let checkpoint_interval =
+        values::parse_duration("store.checkpoint_interval", &raw.checkpoint_interval)?;
+    if checkpoint_interval < std::time::Duration::from_millis(10) {
+        return Err(ConfigError::invalid(
+            "store.checkpoint_interval",
+            &raw.checkpoint_interval,
+            "is shorter than 10ms",
+            "\"30s\"",
+        ));
+    }
+    let checkpoint_bytes = values::parse_size("store.checkpoint_size", &raw.checkpoint_size)?;
+    let min_free = values::parse_reserve("store.min_free", &raw.min_free)?;
+    Ok(StoreOptions {
+        min_free,
+        cache_bytes,
+        checkpoint_interval,
+        checkpoint_bytes,
+        // A quarter of the checkpoint size, so a checkpoint deletes whole files, at least 1 MiB.
+        segment_bytes: (checkpoint_bytes / 4).max(1 << 20),
+    })
 }

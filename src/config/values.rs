@@ -3,8 +3,10 @@
 //! They live apart from the TOML structs so that the error messages (key, bad value, example) are
 //! written once and unit-tested here.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::region::RegionSettings;
 use super::ConfigError;
 
 /// Parses `"200ms"`, `"30s"`, `"5m"`, `"1h"`, `"30d"` into a [`Duration`].
@@ -130,6 +132,24 @@ impl Rate {
     pub fn interval(&self) -> Duration {
         self.per / self.count
     }
+}
+
+/// A region or source name: it appears in URLs, store keys and metric labels.
+pub(super) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// An example for an error about a region name: one the config has, else `"US"`.
+pub(super) fn example_region(regions: &BTreeMap<String, RegionSettings>) -> String {
+    regions
+        .keys()
+        .next()
+        .map(|r| format!("\"{r}\""))
+        .unwrap_or_else(|| "\"US\"".into())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Where a region's messages go: a Slack incoming-webhook URL, or a local file for trying the relay
-//! without a Slack account.
+//! Where a region's messages go, as configured: a Slack incoming-webhook URL, or a local file for
+//! trying the relay without a Slack account.
 //!
 //! The URL is a secret (anyone holding it can post), so this type never shows it whole: `Display`
 //! and `Debug` both print the masked form, and only the transport reads the real value.

@@ -10,8 +10,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::rate_limit::TokenBucket;
+use crate::config::tokens::BotToken;
 use crate::config::Rate;
-use crate::slack::web_api::{BotToken, Method};
+use crate::slack::web_api::Method;
 
 /// Buckets by (token fingerprint, method, channel for per-channel methods).
 #[derive(Default)]

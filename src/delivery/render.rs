@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::config::SourceSettings;
-use crate::slack::message::{render_changes, render_edited, render_moved, render_opportunity};
 use crate::sources::approval::{self, ApprovalRequest, Sent};
 use crate::sources::generic::{self, GenericSettings};
+use crate::sources::opportunity::message::{
+    render_changes, render_edited, render_moved, render_opportunity,
+};
 use crate::sources::opportunity::Opportunity;
 use crate::sources::InvalidRecord;
 use crate::sources::Record;

@@ -17,7 +17,8 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use super::Interactivity;
-use crate::slack::web_api::{fields, AppToken, Method};
+use crate::config::tokens::AppToken;
+use crate::slack::web_api::{fields, Method};
 
 /// How often the reader wakes to answer pings and see a stop.
 const POLL: Duration = Duration::from_millis(250);

@@ -1,8 +1,8 @@
-//! Everything Slack-specific: the target URL, the message, escaping, the Web API's methods and
-//! answers, and the HTTP transport.
+//! Everything Slack-specific: escaping for mrkdwn and plain text, the Web API's methods and
+//! answers, request signing, the online check and the HTTP transport. It knows no source kind:
+//! each source renders its own messages (`sources/`) with `escape`.
 
 pub mod escape;
-pub mod message;
 pub mod online_check;
 pub mod signature;
 pub mod target;

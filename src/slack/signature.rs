@@ -2,8 +2,6 @@
 //! `v0:{timestamp}:{raw body}` with the app's signing secret, hex after `v0=`, in
 //! `X-Slack-Signature`, with the time in `X-Slack-Request-Timestamp`.
 
-use std::fmt;
-
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -12,15 +10,7 @@ use subtle::ConstantTimeEq;
 /// later (Slack's own advice: five minutes).
 pub const MAX_SKEW_SECS: u64 = 300;
 
-/// The app's signing secret; shown as `***` in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningSecret(String);
-
-impl fmt::Debug for SigningSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SigningSecret(***)")
-    }
-}
+pub use crate::config::tokens::SigningSecret;
 
 /// Why a request's signature was refused (answered 401, nothing changed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,13 +26,6 @@ pub enum SignatureError {
 }
 
 impl SigningSecret {
-    /// A secret of at least 16 characters (Slack's are 32 hex digits).
-    pub fn parse(raw: &str) -> Option<SigningSecret> {
-        let raw = raw.trim();
-        (raw.len() >= 16 && !raw.chars().any(char::is_whitespace))
-            .then(|| SigningSecret(raw.to_string()))
-    }
-
     /// `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body}`.
     pub fn sign(&self, timestamp: &str, body: &[u8]) -> String {
         let digest = self.mac(timestamp, body).finalize();
@@ -56,7 +39,7 @@ impl SigningSecret {
 
     fn mac(&self, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
         // HMAC takes a key of any length, so this cannot fail; the fallback keeps it panic-free.
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_bytes())
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.expose().as_bytes())
             .unwrap_or_else(|_| Hmac::<Sha256>::new(&Default::default()));
         mac.update(b"v0:");
         mac.update(timestamp.as_bytes());

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::target::WebhookUrl;
-use super::web_api::{BotToken, Method};
-use crate::config::DeliverySettings;
+use super::web_api::Method;
+use crate::config::tokens::BotToken;
+use crate::config::{DeliverySettings, WebhookUrl};
 
 /// Slack's answers are a word or a small JSON object; anything longer is cut for the record.
 const MAX_ANSWER_BYTES: u64 = 1024;

@@ -11,19 +11,7 @@ use crate::slack::escape::{mrkdwn, plain};
 const TITLE_MAX: usize = 150;
 /// A field's value is kept short so the card stays readable (Slack allows 2,000).
 const FIELD_MAX: usize = 300;
-/// Slack allows at most 10 fields in a section.
-pub const MAX_FIELDS: usize = 10;
-
-/// What a generic source shows, from its `[sources.NAME]` table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GenericSettings {
-    /// JSON pointer to the idempotency key; `None`: every request is new.
-    pub id_pointer: Option<String>,
-    /// Header template, e.g. `"New order {/order/id}"`.
-    pub title: String,
-    /// (label, JSON pointer) pairs shown as fields.
-    pub fields: Vec<(String, String)>,
-}
+pub use crate::config::generic::{GenericSettings, MAX_FIELDS};
 
 /// Validates a generic body: a JSON object, with its idempotency key if one is configured.
 /// Returns the key as a string.

@@ -8,8 +8,6 @@
 //!
 //! Pure: the HTTP layer passes the headers in and maps the error to a 401.
 
-use std::fmt;
-
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -20,25 +18,7 @@ use subtle::ConstantTimeEq;
 /// captured request cannot be sent again later.
 pub const TOLERANCE_SECS: u64 = 300;
 
-/// Which scheme a source requires, with its secrets.
-#[derive(Clone, PartialEq, Eq)]
-pub enum InboundSignature {
-    /// Standard Webhooks: the decoded keys.
-    StandardWebhooks(Vec<Vec<u8>>),
-    /// `X-Hub-Signature-256`: the secrets' bytes.
-    HubSha256(Vec<Vec<u8>>),
-}
-
-impl fmt::Debug for InboundSignature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InboundSignature::StandardWebhooks(k) => {
-                write!(f, "StandardWebhooks({} secrets, ***)", k.len())
-            }
-            InboundSignature::HubSha256(k) => write!(f, "HubSha256({} secrets, ***)", k.len()),
-        }
-    }
-}
+pub use crate::config::signature::{standard_key, InboundSignature};
 
 /// Why a signed request was refused; answered 401, nothing stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,13 +45,6 @@ impl InboundSignatureError {
             InboundSignatureError::Replayed => "replayed_webhook",
         }
     }
-}
-
-/// A Standard Webhooks secret: `whsec_` + base64 (the prefix may be left out).
-pub fn standard_key(secret: &str) -> Option<Vec<u8>> {
-    let b64 = secret.trim();
-    let b64 = b64.strip_prefix("whsec_").unwrap_or(b64);
-    BASE64.decode(b64).ok().filter(|k| !k.is_empty())
 }
 
 fn mac(key: &[u8]) -> Hmac<Sha256> {

@@ -127,7 +127,7 @@ pub fn admin(req: &HttpRequest, state: &IntakeState) -> Result<(), AdminError> {
 
 /// How a delivery's target is shown: a region by name, a one-off webhook masked.
 pub fn target_label(region: &str, url: Option<&str>) -> String {
-    match url.map(crate::slack::target::WebhookUrl::parse) {
+    match url.map(crate::config::WebhookUrl::parse) {
         Some(Ok(u)) => u.masked(),
         Some(Err(_)) => "(invalid one-off webhook)".to_string(),
         None => format!("region {region}"),

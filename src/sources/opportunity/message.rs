@@ -1,9 +1,10 @@
-//! Builds the Slack payload (Block Kit plus a `text` fallback) for a stored record.
+//! An opportunity's Slack messages (Block Kit plus a `text` fallback): the card, the edited card,
+//! the follow-up naming what changed, and the note that it moved to another region.
 
 use serde_json::{json, Number, Value};
 
-use super::escape::{mrkdwn, plain};
-use crate::sources::opportunity::Opportunity;
+use super::Opportunity;
+use crate::slack::escape::{mrkdwn, plain};
 
 /// Slack's limit for a header's plain text.
 const HEADER_MAX: usize = 150;

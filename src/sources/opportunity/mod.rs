@@ -1,9 +1,12 @@
-//! The Tray.io opportunity webhook: ten fields, three of them required.
+//! The Tray.io opportunity webhook: ten fields, three of them required. This file parses it;
+//! `message.rs` renders it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use super::InvalidRecord;
+
+pub mod message;
 
 /// Longest `id` kept: it is part of a store key, and CRM ids are short (Salesforce's are 18).
 const MAX_ID_CHARS: usize = 256;
