@@ -3,6 +3,13 @@
 //!
 //! One delivery in flight per region keeps a channel's messages in order and means a slow or
 //! failing region can hold at most one worker, so the others never wait behind it.
+//!
+//! Pauses are of two kinds, both stored and read again at start: `p` keys, 429 pauses with an
+//! end time (so a restart honours `Retry-After`), and `P` keys, pauses until resumed, set by an
+//! operator or by a region's webhook that answered 403, 404 or 410. The scheduler holds both in
+//! memory. A delivery's target is a region name or, for a route's or an event's one-off webhook,
+//! `url.` + a hash of the URL; the scheduler learns such targets from the applier's wake-ups and,
+//! after a restart, from the stored queue counters (the queue is not scanned).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

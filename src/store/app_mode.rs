@@ -2,6 +2,21 @@
 //! follow-up (or, after a move, the whole message and a "moved" note); in Slack app mode (a
 //! bot-token region) an edit of the posted message and a reply in its thread, deletes on a
 //! move or a withdrawing status, and the `on_status` reactions and pins.
+//!
+//! Intake marks a notification of a bot-token region `web_api`. Its first `Full` delivery
+//! becomes the notification's `anchor`, and the worker stores Slack's `channel` and `ts` in
+//! that delivery's `posted` when the post succeeds. A later version in the same region queues
+//! `Edit` and `ThreadReply` deliveries naming the anchor (instead of `Changes`); a move queues
+//! `Delete` of the anchor in the old region and a `Full` (the new anchor) in the new one;
+//! `on_status` (`model/status.rs`) adds `React`, `Pin` or `Delete` when the status value
+//! changed. They are ordinary deliveries in the anchor's region queue, so they run after the
+//! post, one at a time, each with its own retries.
+//!
+//! If the anchor is still pending when an action comes up (its post waits for a retry), the
+//! worker moves the action behind it (`Outcome::Waiting`, no attempt counted); if the anchor is
+//! a dead letter, the action becomes one too, and a replay points it at the replayed post
+//! (`MessageKind::retarget`). A withdrawing status deletes the thread replies, then the
+//! message, and sets `withdrawn`: nothing is posted until the status changes.
 
 use super::commands::NewNotification;
 use super::queue::Queue;

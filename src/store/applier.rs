@@ -6,6 +6,10 @@
 //! must be visible to the scheduler before the worker moves on, or the scheduler could hand the
 //! same delivery out again. A checkpoint (sled flush + `fdatasync`, then the marker, then deleting
 //! old segments) runs every `checkpoint_interval`, or sooner after `checkpoint_bytes` of records.
+//!
+//! Within a record the due-queue keys are applied last, so a queue entry the scheduler sees has
+//! its delivery and notification. A segment is a quarter of `checkpoint_size` (at least 1 MiB),
+//! so a checkpoint deletes whole files. A graceful stop applies everything and checkpoints.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -4,6 +4,22 @@
 //! The click and what it causes (the decision, the Slack updates, the POST to the requesting
 //! system, a note to the clicker) are one log record: after a crash either all of it is there
 //! or none, and what is there is sent by the delivery engine with its retries.
+//!
+//! A click arrives signed at `/slack/interactions` or over Socket Mode; `interactivity` checks
+//! the approver list and sends a `Click` command, and Slack is answered once it is on disk.
+//! Deciding it here stores `decision` and an `events` line and queues:
+//! - the `Decision` POST (a one-off `url.` target, with the source's bearer token);
+//! - a `DecisionShown`, rendered from the decision's state when it is sent ("processing" until
+//!   the 2xx, so a late retry never shows an older state);
+//! - a `DecisionResult` that waits (`Outcome::Waiting`) until the `Decision` delivery settled.
+//!   Replaying a dead `Decision` queues a new `DecisionResult` for the new attempt.
+//!
+//! Notes to the clicker (`Ephemeral`) and the reason prompt (`AskReason`) always go to the
+//! click's `response_url` as one-off targets; the decision's updates go there too without a bot
+//! token, and are `chat.update` of the request's anchor with one. Two Slack calls are made
+//! before the click is stored, in `interactivity`: `users.info` (an approver listed by email;
+//! 1.5 s limit, cached) and the reject modal (`views.open`: its trigger expires in 3 seconds,
+//! too soon for a queue; if it fails, the `AskReason` prompt goes through the `response_url`).
 
 use super::commands::target_key;
 use super::queue::Queue;

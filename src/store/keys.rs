@@ -7,15 +7,20 @@
 //!
 //! | prefix | key                                   | value                   |
 //! |--------|---------------------------------------|-------------------------|
-//! | `m`    | `m` + name (format, next id, counters) | store metadata         |
-//! | `n`    | `n` + notification id                 | `Notification` JSON     |
+//! | `m`    | `m` + name (format, next id, counters, indexes) | store metadata |
+//! | `n`    | `n` + notification id                 | `Notification` (`codec.rs`) |
 //! | `k`    | `k` + source + `\0` + external id     | notification id         |
-//! | `d`    | `d` + delivery id                     | `Delivery` JSON         |
+//! | `d`    | `d` + delivery id                     | `Delivery` (`codec.rs`) |
 //! | `q`    | `q` + region + `\0` + due ms + id     | empty: the due queue    |
 //! | `x`    | `x` + delivery id                     | empty: dead-letter list |
 //! | `p`    | `p` + region                          | paused-until ms         |
 //! | `P`    | `P` + region                          | manual or self pause    |
 //! | `c`    | `c` + source + `\0` + coalescing key  | notification id         |
+//!
+//! The list indexes (`i`, `s`, `t`) are `index.rs`'s. A notification is stored as its raw body
+//! and its source kind; the parsed record is derived on read (`sources::Record::parse`, the parser
+//! intake used). Values other than notifications and deliveries, and every value of a store from
+//! before format 4, are JSON; both decode, and `hookrelay store dump` prints any key as JSON.
 //!
 //! Source and region names are validated to `[A-Za-z0-9_-]`, so the `\0` separator is unambiguous.
 

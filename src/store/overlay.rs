@@ -4,6 +4,10 @@
 //! (`c`). Between a record's `fdatasync` and its apply those keys are only in the log, so the
 //! writer keeps them here, with the record's lsn, and forgets them once sled has them. Only these
 //! small keys are kept; reads of whole records wait for sled instead (see [`super::batch`]).
+//!
+//! Above 64 MiB of unapplied log the writer waits for the applier, which bounds the overlay and
+//! what a restart replays; neither waits while the applier waits for disk space (the batch is
+//! answered 503 instead, `space.rs`).
 
 use std::collections::{HashMap, VecDeque};
 

@@ -1,6 +1,6 @@
 //! Room on the store's disk, and what the store does when there is none.
 //!
-//! Two kinds of failure need opposite answers (ARCHITECTURE.md, "When the disk fails"):
+//! Two kinds of failure need opposite answers:
 //! - **No space** (`ENOSPC`, `EDQUOT` from a `write`): nothing reached the disk, the partial
 //!   write is cut, and the same write can simply be tried again once there is room. The store
 //!   is *full*: intake answers 503 `disk_full`, the scheduler hands out nothing (an outcome could
@@ -13,6 +13,19 @@
 //!
 //! Below the reserve (`store.min_free`) intake is refused before the disk is full, so that
 //! outcomes, pauses and checkpoints can still be written after intake stops.
+//!
+//! While *full*:
+//! - a worker whose post was under way keeps its outcome and records it once there is room, so
+//!   the message is not sent again; a stop while full loses the outcomes still waiting (WARN),
+//!   so those messages are posted again after the restart;
+//! - the probe (an empty log record) is tried once `statvfs` shows min(16 MiB, `min_free`) free,
+//!   at least 1 MiB; the first write that goes through clears *full* and wakes the scheduler;
+//! - a command that gives up partway for want of room (its read of sled, while the applier waits
+//!   for space, see `headroom.rs`) drops its whole batch, so nothing half-done is written.
+//!
+//! A checkpoint marker that cannot be written or synced is only retried: the old marker stays
+//! true, and the log grows meanwhile. A start on a full disk waits for room
+//! (`startup::open_when_room`) instead of exiting into a restart loop.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

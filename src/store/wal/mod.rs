@@ -4,7 +4,24 @@
 //! durable with one `fdatasync`. sled is applied from the log behind that (by the applier thread)
 //! and checkpointed now and then (sled flush + `fdatasync`, then a marker naming the last applied
 //! record); segments wholly before the checkpoint are deleted. Start-up replays what follows the
-//! checkpoint. Why a log of our own and not `okaywal` is in ARCHITECTURE.md.
+//! checkpoint.
+//!
+//! # Why a log in front of sled
+//! sled's `flush()` is not power-loss safe: it uses `sync_file_range` and never syncs its blob
+//! files (hence `store/disk_sync.rs` at checkpoints). `flush_async()` deadlocks with many
+//! waiters (sled #1308), and its timer flush would acknowledge data not yet on disk. With the
+//! log, a 202 rests on one append and one `fdatasync` of a file whose format we own.
+//!
+//! # Why our own log and not okaywal
+//! We read okaywal 0.3.1. Its README says it is early in development, not for production, with an
+//! unstable file format; the last release was in November 2023. Its recovery stops silently at
+//! the first entry header it does not recognise, so damage in the middle of the log drops the
+//! rest without an error and later writes overwrite it; we must refuse to start instead. It
+//! checks CRCs only if the log manager calls `check_crc`, recycles segment files in place (ours
+//! are only appended and deleted, which is what tells a torn tail from damage), and drives
+//! checkpoints from its own thread, where ours must follow sled's flush in the applier.
+//!
+//! # Files
 //!
 //! - [`record`]: the byte format of a record, with its checksum.
 //! - [`segment`]: appending, `fdatasync`, rolling over to a new segment file, deleting old ones.
