@@ -113,7 +113,6 @@ fn when(ms: Option<u64>, now: u64) -> String {
     }
 }
 
-/// The sender's id for a notification (`source/external id`), when it is still stored.
 /// `source/sender-id` and the one-line title of a notification, for the dead-letter table.
 fn sender_label(state: &IntakeState, id: u64) -> Option<(String, String)> {
     let n = state.store.notification_as_applied(id).ok().flatten()?;

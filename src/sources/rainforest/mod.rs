@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::opportunity::kind_of;
 use crate::slack::escape::plain;
-use crate::slack::target::WebhookUrl;
+use crate::config::WebhookUrl;
 use message::id_of;
 use schema::SLACK_KEY;
 
