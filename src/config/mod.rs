@@ -3,6 +3,13 @@
 //! Nothing downstream parses strings again: durations are `Duration`s, URLs are `WebhookUrl`s and
 //! the country table is already folded to lower case. Every error names the key, the bad value and
 //! an example of a good one.
+//!
+//! `raw.rs` is the TOML as written (unknown keys refused); `mod.rs` checks the sections in file
+//! order, each in its own file (`server.rs`, `store.rs`, `delivery.rs`, `region.rs`,
+//! `routing.rs`, `source.rs` with `approval.rs` and `signature.rs`, `slack.rs`, `admin.rs`);
+//! `values.rs` parses durations, sizes and rates. The values the settings hold that other layers
+//! act on live here too, so `config/` uses no subsystem: `webhook_url.rs`, `tokens.rs` (bot and
+//! app tokens, the signing secret, always shown masked) and `generic.rs`.
 
 mod admin;
 pub mod approval;

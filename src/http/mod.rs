@@ -1,4 +1,13 @@
 //! The HTTP receiver: one file per route, plus the JSON error shape they share.
+//!
+//! - `hooks.rs`: `POST /hooks/{source}`, with `HookError` mapped to status codes;
+//! - `rainforest.rs`: Rainforest's `/events` and `/integrations`;
+//! - `interactions.rs`: Slack's Request URL `/slack/interactions`, its signature checked first;
+//! - `replay.rs`: the `webhook-id`s of signed requests already taken (a replay is refused);
+//! - `health.rs` (`/healthz`, `/readyz`, `/metrics`), `fallback.rs` (JSON 404 and 405);
+//! - `body.rs`: reading a body within its time and size limits, gzip and deflate decoded;
+//! - `error.rs`: the JSON error shape, also for actix's extractor errors;
+//! - `admin/`: the admin API under `/v1`; `status_page/`: the HTML page at `/`.
 
 pub mod admin;
 pub mod body;

@@ -5,6 +5,10 @@
 //! everything it causes, and only then acknowledged. Slack waits 3 seconds for the answer; the
 //! store's commit takes milliseconds, and all further work (the message update, the POST to the
 //! requesting system) is done by the delivery engine from the store.
+//!
+//! This file holds `Interactivity::handle` (the approver check, the `users.info` cache, the
+//! click to the journal, the answer); `payload.rs` reads Slack's payloads into an
+//! `Interaction`; `socket_mode.rs` is the outbound WebSocket thread.
 
 pub mod payload;
 pub mod socket_mode;
