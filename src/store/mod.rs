@@ -26,6 +26,7 @@ pub mod progress;
 mod queue;
 pub mod records;
 pub mod retention;
+mod sled_open;
 pub mod space;
 pub mod wal;
 
@@ -37,6 +38,9 @@ use std::time::Duration;
 use progress::Progress;
 
 use records::{Delivery, Notification};
+pub use sled_open::is_locked;
+pub(crate) use sled_open::open_sled;
+use sled_open::remove_unfinished_snapshots;
 
 /// The layout version written into every store, checked at open so that a newer store is never
 /// misread by an older relay (and an older one is migrated when the layout changes).
@@ -336,53 +340,6 @@ impl Store {
         match self.db.get(key)? {
             None => Ok(None),
             Some(v) => decode(&v).map(Some),
-        }
-    }
-}
-
-/// sled 0.34 writes a snapshot at open as `snap.<lsn>.generating` and renames it once it is
-/// whole, but takes every `snap.*` file for a snapshot when it opens: one left half-written (a
-/// full disk, a crash during the open) would stop every later open with "Read corrupted data".
-/// Such a file is never a snapshot, and sled writes a new one.
-fn remove_unfinished_snapshots(dir: &Path) -> Result<(), StoreError> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        if name.is_some_and(|n| n.starts_with("snap.") && n.ends_with(".generating")) {
-            // Once per process: a start waiting for disk space leaves one at every try.
-            static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-            if !TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                log::warn!(
-                    "Removing {}, a snapshot sled did not finish writing (its open was cut short); sled writes a new one.",
-                    path.display()
-                );
-            }
-            std::fs::remove_file(&path)?;
-        }
-    }
-    Ok(())
-}
-
-/// Whether sled refused to open a store because another handle holds its lock (a running
-/// relay); sled says so only in an I/O error's text.
-pub fn is_locked(e: &dyn std::fmt::Display) -> bool {
-    e.to_string().contains("could not acquire lock")
-}
-
-/// How long [`open_sled`] waits for another handle's lock.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
-
-/// Opens sled, waiting a moment for the lock of a handle just dropped in this process (a
-/// compaction at start closes its own before the store opens): sled's threads let go of the
-/// file a little after its last handle is gone.
-pub(crate) fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match config.open() {
-            Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
         }
     }
 }
