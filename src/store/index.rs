@@ -197,9 +197,9 @@ pub fn last_minute(db: &sled::Db) -> sled::Result<u64> {
 }
 
 /// Brings the indexes of a store to this release's, once: builds them for a store that has
-/// none (from before them), thins format 3's. Runs in the applier after the log is replayed
-/// (an older log's records bring older keys) and before anything else is applied; returns how
-/// many notifications it indexed or thinned.
+/// none (from before them), thins format 3's. Runs in the applier once the log is replayed (an
+/// older log's records bring older keys); lists wait until it is done
+/// ([`super::Store::sync_lists`]). Returns how many notifications it indexed or thinned.
 pub fn upgrade(db: &sled::Db) -> sled::Result<u64> {
     match db.get(BUILT)? {
         Some(v) if v == LEAN => Ok(0),

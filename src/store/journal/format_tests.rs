@@ -67,8 +67,8 @@ fn a_store_written_by_the_first_format_opens_and_reads() {
     assert!(matches!(accepted, super::Accepted::New(id) if id > 8));
     assert_eq!(journal.pending_by_target().get("UK"), Some(&2));
     // Format 3 has list indexes: the old store gets them built once, the new record
-    // brings its own.
-    store.sync_reads().unwrap();
+    // brings its own. Lists wait for that build, as this does.
+    assert!(store.sync_lists().unwrap());
     assert!(store
         .db()
         .get(crate::store::index::BUILT)
