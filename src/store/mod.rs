@@ -4,6 +4,17 @@
 //! ever fails the crash tests, to replace. Readers (the scheduler, workers, tests) use [`Store`];
 //! writers send commands to the [`journal::Journal`], which group-commits them to the [`wal`];
 //! the [`applier`] applies the log to sled behind it and checkpoints.
+//!
+//! - The write path: `journal/` (the writer thread, recovery, counters), `commands.rs` (what the
+//!   writer takes and answers), `batch/` (commands → sled writes, implementing `queue.rs`),
+//!   `app_mode.rs` and `click.rs` (what a new version or a click queues), `overlay.rs`,
+//!   `applier.rs`, `progress.rs` (the read barrier), `wal/` (the log itself).
+//! - What is stored: `keys.rs` (key layout), `records.rs` (the stored types), `codec/` (their
+//!   compact encoding), `index.rs` and `listing.rs` (list indexes and the walks over them),
+//!   `bodies.rs` (what the store asks a source about a body).
+//! - Keeping it healthy: `space.rs` and `headroom.rs` (a full disk), `disk_sync.rs` (the
+//!   `fdatasync` sled's flush lacks), `sled_open.rs`, `retention.rs`, `compact.rs`.
+//! - Tools on a stopped relay: `check.rs` (`store check`), `dump.rs` (`store dump`).
 
 mod app_mode;
 mod applier;

@@ -17,8 +17,8 @@ mod tests;
 use serde_json::Value;
 
 use super::opportunity::kind_of;
-use crate::slack::escape::plain;
 use crate::config::WebhookUrl;
+use crate::slack::escape::plain;
 use message::id_of;
 use schema::SLACK_KEY;
 

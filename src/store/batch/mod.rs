@@ -6,6 +6,13 @@
 //! whole notification or delivery (an update, a coalesced repeat, a replay) first wait until sled
 //! has applied every durable record, which is immediate unless a burst is being applied.
 //!
+//! Intake says how a repeat is recognised (`Idempotency`): `Dedupe` (generic, Rainforest: the
+//! same key is a duplicate), `Versioned` (opportunity: the same content is a duplicate, other
+//! content is a new version with `Changes` or `Full` + `Moved` deliveries, or Slack app mode's
+//! actions, `app_mode.rs`), `Coalesce` (Tray: repeats within the window only raise the
+//! notification's `count`; its one delivery is due when the window closes). A delivery's
+//! `message` says what it renders; rendering happens at send time from the stored versions.
+//!
 //! This file holds the batch's state, its reads and the deliveries it queues (its [`Queue`]);
 //! `accept.rs` intake's commands, `replay.rs` dead letters replayed, `window.rs` a coalescing
 //! window's stored form.

@@ -1,5 +1,10 @@
 //! The queue counters: as stored under `mcounters` ([`Counters`]), and as the handle reads them
 //! with the group-commit statistics ([`JournalStats`]).
+//!
+//! Pending deliveries per target and dead letters are counted in every batch and stored with it,
+//! so `max_pending`, `/metrics` and `/v1/status` never scan the queue. Ids (notifications and
+//! deliveries share one sequence) come from `mnext_id`, written with each record that used some,
+//! so a replayed record gets the same ids. A format 1 store gets both from sled once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64};

@@ -1,5 +1,13 @@
 //! What start-up reads back: the checkpoint marker, the log after it (a torn tail cut, damage
 //! refused), the overlay, the next id, the last indexed minute and the counters.
+//!
+//! The next id and the counters come from the last record that wrote them (else from sled), so
+//! start-up never scans the queue. The applier then replays in the background ("Replaying N log
+//! records…") while intake is served at once; reads wait for the replay (`store/progress.rs`),
+//! and the scheduler's first look at the queue does too, so an outcome still in the log (a
+//! message already posted) is in sled before the queue is read. Damage only in records already
+//! checkpointed is a WARN; a damaged checkpoint marker stops the start, since nothing then says
+//! which records sled holds.
 
 use super::counters::Counters;
 use crate::store::overlay::Overlay;
