@@ -8,11 +8,13 @@
 
 pub mod backoff;
 pub mod method_limits;
+mod outcome;
 pub mod policy;
 pub mod rate_limit;
 pub mod render;
 pub mod scheduler;
 pub mod web_api;
+mod webhook;
 pub mod worker;
 
 use std::collections::BTreeMap;

@@ -2,14 +2,17 @@
 //!
 //! [`Worker::deliver_one`] is public so tests can drive a single step against a fake Slack
 //! without threads or sleeps; the pool in `delivery::mod` just calls it in a loop.
+//!
+//! The send itself is `webhook.rs` (incoming webhooks, one-off URLs) or `web_api.rs` (a bot
+//! token); recording and logging the outcome is `outcome.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::backoff::backoff;
 use super::method_limits::MethodLimits;
-use super::policy::{classify, classify_decision, RetryAction};
-use super::render::render;
+use super::outcome::log_outcome;
+use super::policy::RetryAction;
 use crate::config::{DeliverySettings, RegionSettings, RegionTarget, Settings, SourceSettings};
 use crate::metrics::Metrics;
 use crate::slack::target::WebhookUrl;
@@ -17,7 +20,7 @@ use crate::slack::transport::{Answer, Transport, TransportError};
 use crate::slack::web_api::Posted;
 use crate::sources::approval::Sent;
 use crate::store::journal::{DeliveryUpdate, Journal};
-use crate::store::records::{Attempt, Delivery, DeliveryState, MessageKind, Notification};
+use crate::store::records::{Attempt, Delivery, DeliveryState};
 use crate::store::{now_ms, Store, StoreError};
 
 /// What one step did, for the scheduler and for tests.
@@ -131,64 +134,6 @@ impl Worker {
                 .map(|r| r.target.clone())
                 .ok_or_else(|| format!("region {} is not configured", delivery.region)),
         }
-    }
-
-    /// Posts through an incoming webhook (or appends to a file outbox), or to a one-off URL: a
-    /// route's webhook, an interaction's `response_url`, a requesting system's decision URL.
-    fn attempt_webhook(
-        &self,
-        url: &WebhookUrl,
-        n: &Notification,
-        d: &Delivery,
-        sent: Option<&Sent>,
-    ) -> Step {
-        if d.message.acts_on().is_some() {
-            // Only the Web API can change a posted message; the region lost its bot token.
-            return Step::local(
-                RetryAction::Delivered,
-                "skipped: the region posts through an incoming webhook, which cannot change a posted message",
-            );
-        }
-        match render(n, &d.message, &self.sources, sent) {
-            Ok(payload) => {
-                let headers = self.decision_headers(n, d);
-                let answer = self.transport.send_with_headers(url, &payload, &headers);
-                let action = match d.message {
-                    MessageKind::Decision => classify_decision(&answer),
-                    _ => classify(&answer),
-                };
-                Step::Tried {
-                    action,
-                    answer: Some(answer),
-                    posted: None,
-                    note: None,
-                }
-            }
-            Err(e) => Step::local(
-                RetryAction::Permanent {
-                    reason: format!("the stored body cannot be rendered: {e}"),
-                },
-                "",
-            ),
-        }
-    }
-
-    /// A decision carries the requesting system's bearer token and a key that is the same on
-    /// every attempt, so a repeat after a crash can be recognised there.
-    fn decision_headers(&self, n: &Notification, d: &Delivery) -> Vec<(&'static str, String)> {
-        if d.message != MessageKind::Decision {
-            return Vec::new();
-        }
-        let mut headers = vec![("Idempotency-Key", format!("hookrelay-{}", n.id))];
-        let token = self
-            .sources
-            .get(&n.source)
-            .and_then(|s| s.approval.as_ref())
-            .and_then(|a| a.decision_token.as_ref());
-        if let Some(token) = token {
-            headers.push(("Authorization", format!("Bearer {}", token.expose())));
-        }
-        headers
     }
 
     /// For an approval's message: how far its decision got, or `Err(until)` when the message
@@ -407,39 +352,6 @@ impl Worker {
     }
 }
 
-impl Worker {
-    /// Records an attempt's outcome. On a full disk the outcome is kept and recorded once
-    /// there is room: the message went out (or Slack's answer is known), and forgetting that
-    /// would post it again. The region stays busy meanwhile, so nothing else of it is sent.
-    fn record_outcome(&self, update: DeliveryUpdate) -> Result<(), StoreError> {
-        let mut told = false;
-        loop {
-            match self.journal.record(update.clone()) {
-                Err(StoreError::DiskFull(why)) if self.journal.is_open() => {
-                    if !told {
-                        told = true;
-                        log::warn!(
-                            "The outcome of delivery {} (notification {}, region {}) waits for room on the store's disk ({why}); it is recorded as soon as there is some, and the message is not sent again, unless hookrelay stops before then: then it is sent again after the restart.",
-                            update.delivery.id,
-                            update.delivery.notification_id,
-                            update.delivery.region
-                        );
-                    }
-                    let space = self.journal.space();
-                    if !space.wait_writable(RECORD_RETRY) && space.broken().is_some() {
-                        return Err(StoreError::DiskFull(why));
-                    }
-                }
-                other => return other,
-            }
-        }
-    }
-}
-
-/// How long a worker waits for the store to take writes before trying its outcome again (the
-/// disk watcher's probe usually wakes it sooner).
-const RECORD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// Slack's answers that mean the webhook itself no longer works (see `slack-facts.md`).
 fn webhook_gone(answer: &Option<Answer>) -> bool {
     matches!(
@@ -449,25 +361,4 @@ fn webhook_gone(answer: &Option<Answer>) -> bool {
             ..
         })
     )
-}
-
-fn log_outcome(region: &str, notification: u64, attempts: u32, outcome: &Outcome) {
-    match outcome {
-        Outcome::Delivered => log::info!("Delivered notification {notification} to region {region}."),
-        Outcome::Retrying { at_ms, reason } => log::warn!(
-            "Delivery of notification {notification} to region {region} failed (attempt {attempts}: {reason}); retrying in {} ms.",
-            at_ms.saturating_sub(now_ms())
-        ),
-        Outcome::RateLimited { until_ms } => log::warn!(
-            "Slack rate-limited region {region}; pausing it for {} ms.",
-            until_ms.saturating_sub(now_ms())
-        ),
-        Outcome::RegionPaused { reason } => log::error!(
-            "Region {region} is paused and keeps its messages queued: {reason}."
-        ),
-        Outcome::Dead { reason } => log::error!(
-            "Notification {notification} could not be delivered to region {region} and is now a dead letter: {reason}."
-        ),
-        Outcome::Throttled { .. } | Outcome::Waiting { .. } | Outcome::Skipped => {}
-    }
 }
