@@ -20,7 +20,6 @@
 //! - [`service`]: systemd readiness, watchdog, journald-friendly logs.
 //! - [`cli`]: the command line; [`admin_client`] talks to a running relay's admin API.
 
-pub mod admin_client;
 pub mod bodies;
 pub mod cli;
 pub mod clock;
@@ -37,3 +36,5 @@ pub mod slack;
 pub mod sources;
 pub mod startup;
 pub mod store;
+
+pub use cli::admin_client;

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
-use crate::admin_client::{self, query, AdminClient, ClientError};
+pub mod admin_client;
+
+use admin_client::{query, AdminClient, ClientError};
 
 use crate::config::Settings;
 use crate::service;
