@@ -5,6 +5,7 @@ use clap::Subcommand;
 
 use super::admin_client::{self, query, AdminClient, ClientError};
 use super::remote::{output, segment, Remote};
+use super::tables;
 
 #[derive(Debug, Subcommand)]
 pub enum DeadLettersCommand {
@@ -40,7 +41,7 @@ pub(super) fn dead_letters(
     match command {
         DeadLettersCommand::List => {
             let v = c.get("/v1/dead-letters")?;
-            Ok(output(remote, &v, admin_client::render_dead_letters))
+            Ok(output(remote, &v, tables::render_dead_letters))
         }
         DeadLettersCommand::Drop { id } => {
             let v = c.delete(&format!("/v1/dead-letters/{}", segment(&id)))?;

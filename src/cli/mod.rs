@@ -3,9 +3,9 @@
 //! `dead-letters`, `regions`, `send-test`, `export`; see [`admin_client`]).
 //!
 //! This file holds the top-level arguments and hands each command to its file, which holds that
-//! group's arguments and code: `serve.rs`, `check_config.rs`, `store.rs`, and for the
-//! operator commands `notifications.rs` (with `export`), `dead_letters.rs`, `regions.rs` (with
-//! `send-test`), all sharing `remote.rs`.
+//! group's arguments and code: `serve.rs`, `check_config.rs`, `store.rs`, and for the operator
+//! commands `notifications.rs` (with `export`), `dead_letters.rs` and `regions.rs` (with
+//! `send-test`). Those share `remote.rs`, the [`admin_client`] and the [`tables`] they print.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +20,7 @@ mod regions;
 mod remote;
 mod serve;
 mod store;
+pub mod tables;
 
 pub use dead_letters::DeadLettersCommand;
 pub use notifications::NotificationsCommand;
@@ -146,7 +147,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Status { remote } => remote_command(&remote, |c| {
             let v = c.get("/v1/status")?;
-            Ok(output(&remote, &v, admin_client::render_status))
+            Ok(output(&remote, &v, tables::render_status))
         }),
         Command::Notifications { remote, command } => {
             remote_command(&remote, |c| notifications(c, &remote, command))

@@ -3,8 +3,9 @@
 
 use clap::Subcommand;
 
-use super::admin_client::{self, query, AdminClient, ClientError};
+use super::admin_client::{query, AdminClient, ClientError};
 use super::remote::{output, segment, Remote};
+use super::tables;
 
 #[derive(Debug, Subcommand)]
 pub enum NotificationsCommand {
@@ -60,7 +61,7 @@ pub(super) fn notifications(
                 None => format!("/v1/notifications/{}", segment(&id)),
             };
             let v = c.get(&path)?;
-            return Ok(output(remote, &v, admin_client::render_notification));
+            return Ok(output(remote, &v, tables::render_notification));
         }
         NotificationsCommand::List {
             source,
@@ -85,7 +86,7 @@ pub(super) fn notifications(
             ])
         ))?,
     };
-    Ok(output(remote, &v, admin_client::render_notifications))
+    Ok(output(remote, &v, tables::render_notifications))
 }
 
 /// `export`: the relay's JSON lines are copied to stdout as they arrive.
