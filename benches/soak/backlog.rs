@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::common::{body, dir_size, free_port, get_ok, Conn};
-use super::{env_u64, mb, rss, RelayProcess};
+use super::relay::{rss, RelayProcess};
+use super::{env_u64, mb};
 
 const PLACEHOLDER: &str =
     "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
