@@ -87,7 +87,7 @@ pub(super) fn store_dump(path: &std::path::Path, prefix: &str) -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mask = |url: &str| match crate::slack::target::WebhookUrl::parse(url) {
+    let mask = |url: &str| match crate::config::WebhookUrl::parse(url) {
         Ok(u) => u.masked(),
         Err(_) => "***".to_string(),
     };

@@ -5,6 +5,16 @@
 //!                       ▲                 │
 //!                       └──────Done───────┘   (outcome recorded in the journal first)
 //! ```
+//!
+//! - `scheduler.rs`: per region, the head of its due queue, pauses and the token bucket;
+//! - `worker.rs`: `deliver_one`, one attempt start to finish, and its `Outcome`;
+//! - `webhook.rs` (incoming webhooks, `file://`, one-off URLs) and `web_api.rs` (bot-token
+//!   regions: which method, which posted message) send it; `render.rs` builds the payload from
+//!   the stored versions at send time;
+//! - `policy.rs`: `classify(answer) -> RetryAction` (and its Web API and decision forms), apart
+//!   from the transport; `backoff.rs`, `rate_limit.rs` (token bucket), `method_limits.rs`
+//!   (Slack's per-method tiers);
+//! - `outcome.rs`: an outcome recorded through the journal and logged.
 
 pub mod backoff;
 pub mod method_limits;

@@ -4,7 +4,7 @@
 use super::policy::{classify, classify_decision, RetryAction};
 use super::render::render;
 use super::worker::{Step, Worker};
-use crate::slack::target::WebhookUrl;
+use crate::config::WebhookUrl;
 use crate::sources::approval::Sent;
 use crate::store::records::{Delivery, MessageKind, Notification};
 

@@ -5,6 +5,5 @@
 pub mod escape;
 pub mod online_check;
 pub mod signature;
-pub mod target;
 pub mod transport;
 pub mod web_api;

@@ -24,6 +24,7 @@ mod crash;
 mod delivery;
 mod disk;
 mod intake;
+mod layers;
 mod lookup;
 mod ops;
 mod recovery;
