@@ -6,6 +6,12 @@
 //! after they died. Anything still pending is never touched. The purge reads with ordinary sled
 //! reads and deletes through the journal in small batches, so intake is never blocked for long.
 //! Once purged, the same CRM id is new again (after 30 days by default).
+//!
+//! The walk goes oldest first and stops at the first notification younger than the shorter
+//! retention. sled keeps its file at its peak size, so after purging the pass also measures the
+//! store (once 1,000 were purged since it last looked, when a burst has aged out entirely, or
+//! every 6 h) and asks for a compaction at the next start when that is worth it
+//! (`compact::worth_it`: a file over twice what it holds, and 64 MiB or more to gain).
 
 use crate::model::SourceKind;
 use std::thread::JoinHandle;
