@@ -13,6 +13,7 @@
 
 mod admin;
 pub mod approval;
+pub mod cert_subject;
 mod delivery;
 mod error;
 pub mod generic;
@@ -38,7 +39,7 @@ pub use error::ConfigError;
 use raw::RawConfig;
 pub use region::{RegionSettings, RegionTarget, WebApiRegion};
 pub use routing::{Route, RouteTarget, RoutingSettings};
-pub use server::ServerSettings;
+pub use server::{ServerSettings, TlsSettings};
 pub use slack::SlackSettings;
 pub use source::SourceSettings;
 pub use store::StoreSettings;
@@ -113,6 +114,22 @@ impl Settings {
         let (regions, countries) = region::regions(&raw.regions)?;
         let routing = routing::routing_settings(&raw.routing, countries, &regions)?;
         let sources = source::sources(&raw.sources, &regions)?;
+        let asks_for_client_certs = server.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if let Some((name, s)) = sources
+            .iter()
+            .find(|(_, s)| s.client_cert_subject.is_some())
+            .filter(|_| !asks_for_client_certs)
+        {
+            return Err(ConfigError::invalid(
+                &format!("sources.{name}.client_cert_subject"),
+                s.client_cert_subject
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                "needs the relay to ask for client certificates: set server.tls_client_ca",
+                "[server] tls_client_ca = \"/etc/hookrelay/tls/client-ca.pem\"",
+            ));
+        }
         let slack = slack::slack_settings(&raw.slack)?;
         if let Some((name, _)) = sources
             .iter()

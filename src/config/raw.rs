@@ -97,6 +97,10 @@ pub struct RawServer {
     pub client_request_timeout: String,
     pub client_body_timeout: String,
     pub max_connections: u64,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub tls_client_ca: Option<String>,
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -108,6 +112,10 @@ impl Default for RawServer {
             client_request_timeout: "5s".into(),
             client_body_timeout: "10s".into(),
             max_connections: 4096,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -211,6 +219,7 @@ pub struct RawSource {
     pub verify: Option<String>,
     pub signing_secrets: Option<Vec<String>>,
     pub signing_secrets_file: Option<String>,
+    pub client_cert_subject: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

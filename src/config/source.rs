@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use super::cert_subject::CertSubject;
 use super::generic::{GenericSettings, MAX_FIELDS};
 use super::raw::RawSource;
 use super::region::RegionSettings;
@@ -34,6 +35,9 @@ pub struct SourceSettings {
     pub approval: Option<approval::ApprovalSettings>,
     /// If set, every request must be signed (Standard Webhooks or X-Hub-Signature-256).
     pub signature: Option<InboundSignature>,
+    /// If set, requests must come over TLS with a client certificate whose subject has these
+    /// attributes (`server.tls_client_ca` must be set); others get 403.
+    pub client_cert_subject: Option<CertSubject>,
 }
 
 /// Tray's seed advises grouping identical notifications; 10 s catches a burst of edits.
@@ -191,6 +195,20 @@ fn source_settings(
         approval,
         on_status: status_rules(name, s)?.map(std::sync::Arc::new),
         signature: inbound_signature(name, s)?,
+        client_cert_subject: s
+            .client_cert_subject
+            .as_deref()
+            .map(|text| {
+                CertSubject::parse(text).ok_or_else(|| {
+                    ConfigError::invalid(
+                        &key("client_cert_subject"),
+                        text,
+                        "is not a certificate subject (ATTR=value, separated by commas)",
+                        "\"CN=crm.example.com\"",
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 

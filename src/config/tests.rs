@@ -348,3 +348,21 @@ fn a_route_that_could_never_apply_is_refused() {
         .to_string()
         .contains("never apply"));
 }
+
+#[test]
+fn a_client_certificate_subject_needs_the_relay_to_ask_for_client_certificates() {
+    let text = format!(
+        "{GOOD}\n[sources.crm]\nkind = \"opportunity\"\nclient_cert_subject = \"CN=crm.example.com\"\n"
+    );
+    let e = Settings::parse(&text).unwrap_err().to_string();
+    assert!(e.contains("sources.crm.client_cert_subject"), "{e}");
+    assert!(e.contains("server.tls_client_ca"), "{e}");
+    let text = text.replacen(
+        "[sources.salesforce]",
+        "[server]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\ntls_client_ca = \"/ca.pem\"\n[sources.salesforce]",
+        1,
+    );
+    let s = Settings::parse(&text).unwrap();
+    let want = s.sources["crm"].client_cert_subject.as_ref().unwrap();
+    assert_eq!(want.to_string(), "CN=crm.example.com");
+}
