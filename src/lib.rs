@@ -18,6 +18,7 @@
 //! - [`bodies`]: what only the sources can tell the store about a body.
 //! - [`clock`]: "now" for intake, replaceable in tests.
 //! - [`startup`]: [`startup::Application`] wires it all together.
+//! - [`tls`]: HTTPS on the listener: the certificate, its reload, client certificates.
 //! - [`connections`]: the connection limit, within the open-file limit and per actix worker.
 //! - [`metrics`]: Prometheus registry and `/metrics` rendering.
 //! - [`service`]: systemd readiness, watchdog, journald-friendly logs.
@@ -39,3 +40,4 @@ pub mod slack;
 pub mod sources;
 pub mod startup;
 pub mod store;
+pub mod tls;

@@ -37,6 +37,12 @@ pub struct RegionLabel {
     pub region: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertLabel {
+    /// The certificate's subject, so that a dashboard says which one expires.
+    pub subject: String,
+}
+
 /// How many recent deliveries the status page shows.
 const RECENT: usize = 50;
 
@@ -78,6 +84,9 @@ pub struct Metrics {
     /// Free space on the store's disk, its reserve, and whether the store is full: set at
     /// each scrape from the store's last sample.
     disk: [Gauge; 3],
+    /// When the served TLS certificate expires (Unix seconds); no sample on plain HTTP, so an
+    /// alert on "expires soon" cannot fire for a relay without a certificate.
+    tls_expiry: Family<CertLabel, Gauge>,
 }
 
 /// The label for a target key.
@@ -135,6 +144,12 @@ impl Metrics {
             "Size of the store on disk",
             store_bytes.clone(),
         );
+        let tls_expiry = Family::<CertLabel, Gauge>::default();
+        registry.register(
+            "tls_cert_expiry_timestamp_seconds",
+            "When the TLS certificate the listener serves expires, in Unix seconds",
+            tls_expiry.clone(),
+        );
         let disk: [Gauge; 3] = Default::default();
         registry.register(
             "store_free_bytes",
@@ -190,6 +205,7 @@ impl Metrics {
             store_bytes,
             paused,
             disk,
+            tls_expiry,
         }
     }
 
@@ -252,6 +268,16 @@ impl Metrics {
             outcome: outcome.to_string(),
         };
         self.deliveries.get_or_create(&labels).inc();
+    }
+
+    /// The served certificate's expiry, set at each scrape (a reload may have replaced it).
+    pub fn set_tls_expiry(&self, subject: &str, not_after: i64) {
+        self.tls_expiry.clear();
+        self.tls_expiry
+            .get_or_create(&CertLabel {
+                subject: subject.to_string(),
+            })
+            .set(not_after);
     }
 
     /// Brings the scrape-time gauges up to date and renders everything.

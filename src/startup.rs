@@ -38,6 +38,8 @@ pub enum StartupError {
     Transport(#[from] TransportError),
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(#[from] crate::tls::StartError),
 }
 
 /// A built relay, listening but not yet serving.
@@ -61,6 +63,9 @@ pub struct Application {
     journal_thread: JoinHandle<()>,
     /// Grace period for attempts under way at stop.
     shutdown_timeout: Duration,
+    /// The TLS state (for `tls_reloader`) and its reload thread, stopped at stop; `None` for
+    /// plain HTTP.
+    tls: Option<(Arc<crate::tls::Tls>, crate::tls::watch::Watcher)>,
     /// Stops the relay when the store's disk failed beyond retrying (a failed `fdatasync`),
     /// so that it exits non-zero and systemd restarts it; its flag ends the thread at stop.
     disk_guard: (Arc<AtomicBool>, JoinHandle<()>),
@@ -80,6 +85,8 @@ impl Application {
         let listener = crate::connections::listen(&addr)
             .map_err(|source| StartupError::Listen { addr, source })?;
         let port = listener.local_addr()?.port();
+        // Before the store opens: a bad certificate is found without a store to close again.
+        let tls = crate::tls::start(&settings.server)?;
 
         // The sources tell the store what makes a repeat and what Tray coalesces under.
         let store = open_when_room(&settings)?.with_bodies(Arc::new(crate::bodies::SourceBodies));
@@ -147,6 +154,7 @@ impl Application {
             scheduler: scheduler_tx,
             interactivity,
             replays: Default::default(),
+            tls: tls.as_ref().map(|(t, _)| Arc::clone(t)),
         });
         let max_body_bytes = settings.server.max_body_bytes;
         let workers = connections::http_workers();
@@ -185,15 +193,23 @@ impl Application {
         ))
         // The head only; the body has its own limit (`client_body_timeout`, in `read_body`).
         .client_request_timeout(settings.server.client_request_timeout)
-        .on_connect(move |_, extensions| {
+        .on_connect(move |conn, extensions| {
             extensions.insert(counted.opened());
-        })
-        .listen(listener)?
+            crate::tls::peer::on_connect(conn, extensions);
+        });
+        let server = match &tls {
+            Some((t, _)) => server.listen_rustls_0_23(
+                listener,
+                t.server_config().map_err(crate::tls::StartError::from)?,
+            )?,
+            None => server.listen(listener)?,
+        }
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
         .run();
         let disk_guard = spawn_disk_guard(Arc::clone(store.space_arc()), server.handle())?;
         log::info!(
-            "hookrelay listens on port {port} with {} sources and {} regions; store at {}.",
+            "hookrelay listens on port {port} ({}) with {} sources and {} regions; store at {}.",
+            if tls.is_some() { "HTTPS" } else { "HTTP" },
             settings.sources.len(),
             settings.regions.len(),
             settings.store.path.display()
@@ -208,6 +224,7 @@ impl Application {
             socket_mode: (socket_stop, socket_mode),
             journal_thread,
             shutdown_timeout: settings.server.shutdown_timeout,
+            tls,
             disk_guard,
         })
     }
@@ -236,6 +253,11 @@ impl Application {
         &self.store
     }
 
+    /// Asks for the TLS files to be read again (SIGHUP); `None` when serving plain HTTP.
+    pub fn tls_reloader(&self) -> Option<crate::tls::watch::Reloader> {
+        self.tls.as_ref().map(|(_, w)| w.reloader())
+    }
+
     /// Serves until SIGTERM/SIGINT or `handle().stop()`, then stops in order: no new requests,
     /// attempts under way finish (bounded), outcomes are committed, the store is closed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -249,6 +271,9 @@ impl Application {
         let (stop_purge, purge) = self.retention;
         let _ = stop_purge.send(());
         let _ = purge.join();
+        if let Some((_, watcher)) = self.tls {
+            watcher.stop();
+        }
         let (stop_socket, socket) = self.socket_mode;
         stop_socket.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(socket) = socket {

@@ -25,6 +25,11 @@ pub(super) fn check_config(path: &std::path::Path, online: bool) -> ExitCode {
                 s.store.path.display(),
                 s.delivery.workers
             );
+            if !tls_lines(&s, &mut out) {
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(out.as_bytes());
+                return ExitCode::FAILURE;
+            }
             for (name, src) in &s.sources {
                 let auth = if src.token.is_some() {
                     "bearer token required"
@@ -101,6 +106,53 @@ pub(super) fn check_config(path: &std::path::Path, online: bool) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The TLS part: the certificate and its dates, or why plain HTTP is a risk here. False when the
+/// files cannot be served (the relay would not start).
+fn tls_lines(s: &Settings, out: &mut String) -> bool {
+    use std::fmt::Write as _;
+    let Some(tls) = &s.server.tls else {
+        if !s.server.listens_on_loopback() {
+            let _ = writeln!(
+                out,
+                "warning: listen {} is reachable from the network over plain HTTP (no server.tls_cert); webhooks cross it unencrypted",
+                s.server.listen
+            );
+        }
+        return true;
+    };
+    match crate::tls::check(tls, crate::tls::unix_now()) {
+        Ok((info, warnings)) => {
+            let _ = writeln!(
+                out,
+                "tls: {} for {} · issued by {} · valid until {} · {} certificate(s) in {}",
+                info.subject,
+                info.names.join(", "),
+                info.issuer,
+                info.not_after_text(),
+                info.chain_len,
+                tls.cert.display()
+            );
+            if let Some(ca) = &tls.client_ca {
+                let _ = writeln!(out, "tls: clients must present a certificate from {}", ca.display());
+                if s.slack.signing_secret.is_some() {
+                    let _ = writeln!(
+                        out,
+                        "warning: Slack cannot present a client certificate, so its calls to the Request URL are refused; use Socket Mode (slack.app_token) with server.tls_client_ca"
+                    );
+                }
+            }
+            for w in warnings {
+                let _ = writeln!(out, "warning: {w}");
+            }
+            true
+        }
+        Err(e) => {
+            let _ = writeln!(out, "error: TLS: {e}");
+            false
         }
     }
 }

@@ -45,6 +45,10 @@ pub async fn readyz(state: web::Data<IntakeState>) -> HttpResponse {
 
 pub async fn metrics(state: web::Data<IntakeState>) -> HttpResponse {
     let regions = state.settings.regions.keys().cloned();
+    if let Some(tls) = &state.tls {
+        let info = tls.info();
+        state.metrics.set_tls_expiry(&info.subject, info.not_after);
+    }
     let body = state.metrics.render(&state.store, &state.journal, regions);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -10,8 +10,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
-use subtle::ConstantTimeEq;
 
+pub use super::authorise::authorise;
 use super::error::json_error;
 use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
@@ -78,6 +78,8 @@ pub struct IntakeState {
     pub interactivity: Arc<crate::interactivity::Interactivity>,
     /// `webhook-id`s of signed requests already taken.
     pub replays: super::replay::ReplayGuard,
+    /// The certificate served, for `/v1/status` and `/metrics`; `None` for plain HTTP.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,8 @@ pub enum HookError {
     MissingToken,
     #[error("the bearer token is not valid for this source")]
     WrongToken,
+    #[error("{0}")]
+    ClientCert(String),
     #[error("Content-Type must be application/json, not {0:?}")]
     MediaType(String),
     #[error(transparent)]
@@ -114,6 +118,7 @@ impl HookError {
             HookError::UnknownSource(_) => "unknown_source",
             HookError::MissingToken => "missing_token",
             HookError::WrongToken => "invalid_token",
+            HookError::ClientCert(_) => "client_certificate",
             HookError::MediaType(_) => "unsupported_media_type",
             HookError::Body(e) => e.kind(),
             HookError::Malformed(_) => "malformed_json",
@@ -133,7 +138,7 @@ impl ResponseError for HookError {
         match self {
             HookError::UnknownSource(_) => StatusCode::NOT_FOUND,
             HookError::MissingToken | HookError::Signature(_) => StatusCode::UNAUTHORIZED,
-            HookError::WrongToken => StatusCode::FORBIDDEN,
+            HookError::WrongToken | HookError::ClientCert(_) => StatusCode::FORBIDDEN,
             HookError::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HookError::Body(e) => e.status_code(),
             HookError::Malformed(_) | HookError::BadForm(_) => StatusCode::BAD_REQUEST,
@@ -364,25 +369,6 @@ async fn store_webhook(
 
 fn parse_json(body: &[u8]) -> Result<Value, HookError> {
     serde_json::from_slice(body).map_err(|e| HookError::Malformed(e.to_string()))
-}
-
-pub fn authorise(req: &HttpRequest, settings: &SourceSettings) -> Result<(), HookError> {
-    let Some(expected) = &settings.token else {
-        return Ok(());
-    };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token)
-        .ok_or(HookError::MissingToken)?;
-    if bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes())) {
-        Ok(())
-    } else {
-        Err(HookError::WrongToken)
-    }
 }
 
 fn content_type(req: &HttpRequest) -> String {

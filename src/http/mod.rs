@@ -1,6 +1,7 @@
 //! The HTTP receiver: one file per route, plus the JSON error shape they share.
 //!
 //! - `hooks.rs`: `POST /hooks/{source}`, with `HookError` mapped to status codes;
+//! - `authorise.rs`: a source's bearer token and client certificate subject;
 //! - `rainforest.rs`: Rainforest's `/events` and `/integrations`;
 //! - `interactions.rs`: Slack's Request URL `/slack/interactions`, its signature checked first;
 //! - `replay.rs`: the `webhook-id`s of signed requests already taken (a replay is refused);
@@ -10,6 +11,7 @@
 //! - `admin/`: the admin API under `/v1`; `status_page/`: the HTML page at `/`.
 
 pub mod admin;
+pub mod authorise;
 pub mod body;
 pub mod error;
 pub mod fallback;

@@ -12,6 +12,7 @@
 mod fake_slack;
 mod fake_web_api;
 mod helpers;
+mod tls_support;
 
 mod admin;
 mod any_input;
@@ -33,5 +34,6 @@ mod signed;
 mod slow_clients;
 mod sources;
 mod status_page;
+mod tls;
 mod upgrade;
 mod web_api;

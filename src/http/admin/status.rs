@@ -57,8 +57,25 @@ pub fn status_json(state: &IntakeState) -> Result<Value, AdminError> {
         "delivering": space.takes_writes(),
         "problems": space.problems(),
     });
+    let tls = state.tls.as_ref().map(|t| {
+        let info = t.info();
+        json!({
+            "subject": info.subject,
+            "issuer": info.issuer,
+            "names": info.names,
+            "not_after": info.not_after_text(),
+            "not_after_unix": info.not_after,
+            "days_left": info.seconds_left(crate::tls::unix_now()) / 86_400,
+            "client_certificates": state.settings.server.tls.as_ref().is_some_and(|s| s.client_ca.is_some()),
+            "reload_refused": t.refused().map(|(at, why)| json!({
+                "at": crate::tls::pair::rfc3339(at),
+                "error": why,
+            })),
+        })
+    });
     Ok(json!({
         "store": store,
+        "tls": tls,
         "regions": regions,
         "one_off_queue_depth": one_off,
         "pending": state.journal.pending(),
