@@ -137,7 +137,11 @@ fn tls_lines(s: &Settings, out: &mut String) -> bool {
                 tls.cert.display()
             );
             if let Some(ca) = &tls.client_ca {
-                let _ = writeln!(out, "tls: clients must present a certificate from {}", ca.display());
+                let _ = writeln!(
+                    out,
+                    "tls: clients must present a certificate from {}",
+                    ca.display()
+                );
                 if s.slack.signing_secret.is_some() {
                     let _ = writeln!(
                         out,

@@ -137,7 +137,10 @@ impl Tls {
 
     /// The last refused reload (Unix seconds, why), if none succeeded since.
     pub fn refused(&self) -> Option<(i64, String)> {
-        self.refused.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.refused
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Reads the files again and, when every one passes, serves them to the next handshake;
@@ -234,7 +237,9 @@ pub fn unix_now() -> i64 {
 
 /// The start-up part: loads the files when TLS is configured, starts the reload thread, and
 /// says in the log what the listener serves.
-pub fn start(server: &crate::config::ServerSettings) -> Result<Option<(Arc<Tls>, watch::Watcher)>, StartError> {
+pub fn start(
+    server: &crate::config::ServerSettings,
+) -> Result<Option<(Arc<Tls>, watch::Watcher)>, StartError> {
     let Some(settings) = &server.tls else {
         if !server.listens_on_loopback() {
             log::warn!(

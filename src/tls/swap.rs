@@ -29,7 +29,9 @@ impl CertSlot {
 
 impl ResolvesServerCert for CertSlot {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner())))
+        Some(Arc::clone(
+            &self.0.read().unwrap_or_else(|e| e.into_inner()),
+        ))
     }
 }
 

@@ -113,6 +113,11 @@ impl Harness {
         self.write_config(self.port);
     }
 
+    /// The port the config names.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("hookrelay.toml")
     }

@@ -35,5 +35,6 @@ mod slow_clients;
 mod sources;
 mod status_page;
 mod tls;
+mod tls_binary;
 mod upgrade;
 mod web_api;

@@ -59,11 +59,16 @@ impl TlsApp {
     }
 
     /// POSTs an opportunity over HTTPS; returns the status and JSON answer.
-    fn post(&self, agent: &ureq::Agent, source: &str, id: &str) -> Result<(u16, Value), ureq::Error> {
+    fn post(
+        &self,
+        agent: &ureq::Agent,
+        source: &str,
+        id: &str,
+    ) -> Result<(u16, Value), ureq::Error> {
         let mut resp = agent
             .post(&self.url(&format!("/hooks/{source}")))
             .header("Content-Type", "application/json")
-        .send(opportunity(id, "UK").to_string())?;
+            .send(opportunity(id, "UK").to_string())?;
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -98,9 +103,14 @@ fn a_webhook_over_https_is_accepted_and_the_certificate_is_reported() {
     let status = t.status(&https);
     assert_eq!(status["tls"]["subject"], "CN=relay.example.com");
     assert_eq!(status["tls"]["issuer"], "CN=Test Office CA");
-    assert_eq!(status["tls"]["names"], serde_json::json!(["localhost", "127.0.0.1"]));
+    assert_eq!(
+        status["tls"]["names"],
+        serde_json::json!(["localhost", "127.0.0.1"])
+    );
     assert!(status["tls"]["reload_refused"].is_null());
-    let not_after = status["tls"]["not_after_unix"].as_i64().expect("expiry as a number");
+    let not_after = status["tls"]["not_after_unix"]
+        .as_i64()
+        .expect("expiry as a number");
 
     let metrics = https
         .get(&t.url("/metrics"))
@@ -123,7 +133,8 @@ fn plain_http_to_the_tls_port_is_refused_and_nothing_is_stored() {
     let t = spawn_tls(&ca.server("relay"), None, &[]);
     let body = opportunity("006PLAIN", "UK").to_string();
     let mut tcp = TcpStream::connect(("127.0.0.1", t.port)).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     write!(
         tcp,
         "POST /hooks/salesforce HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -142,7 +153,10 @@ fn plain_http_to_the_tls_port_is_refused_and_nothing_is_stored() {
         .post(&agent(&ca, None), "salesforce", "006TLS")
         .expect("HTTPS works");
     assert_eq!(status, 202);
-    assert_eq!(answer["id"], "1", "the plain request left something behind: {answer}");
+    assert_eq!(
+        answer["id"], "1",
+        "the plain request left something behind: {answer}"
+    );
     t.app.stop();
 }
 
@@ -158,12 +172,18 @@ fn client_hello(version: [u8; 2]) -> Vec<u8> {
     let extensions: Vec<u8> = [
         &[0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x1d, 0x00, 0x17][..],
         &[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00],
-        &[0x00, 0x0d, 0x00, 0x08, 0x00, 0x06, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01],
+        &[
+            0x00, 0x0d, 0x00, 0x08, 0x00, 0x06, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01,
+        ],
         &[0x00, 0x17, 0x00, 0x00],
         &[0xff, 0x01, 0x00, 0x01, 0x00],
     ]
     .concat();
-    hello.extend(u16::try_from(extensions.len()).expect("small").to_be_bytes());
+    hello.extend(
+        u16::try_from(extensions.len())
+            .expect("small")
+            .to_be_bytes(),
+    );
     hello.extend(extensions);
     let mut handshake = vec![0x01, 0x00];
     handshake.extend(u16::try_from(hello.len()).expect("small").to_be_bytes());
@@ -177,7 +197,8 @@ fn client_hello(version: [u8; 2]) -> Vec<u8> {
 /// Sends a ClientHello and returns the first bytes the server answers with.
 fn answer_to(port: u16, hello: &[u8]) -> Vec<u8> {
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     tcp.write_all(hello).expect("send the hello");
     let mut got = vec![0u8; 7];
     let n = tcp.read(&mut got).unwrap_or(0);
@@ -192,12 +213,24 @@ fn tls_1_1_is_refused_while_1_2_and_1_3_are_served() {
     let t = spawn_tls(&issued, None, &[]);
     // The same hello as TLS 1.2 gets a ServerHello: the version alone makes the difference.
     let tls12 = answer_to(t.port, &client_hello([0x03, 0x03]));
-    assert_eq!(tls12.first(), Some(&0x16), "no ServerHello for TLS 1.2: {tls12:?}");
+    assert_eq!(
+        tls12.first(),
+        Some(&0x16),
+        "no ServerHello for TLS 1.2: {tls12:?}"
+    );
     let tls11 = answer_to(t.port, &client_hello([0x03, 0x02]));
-    assert_ne!(tls11.first(), Some(&0x16), "the server answered TLS 1.1 with a handshake: {tls11:?}");
+    assert_ne!(
+        tls11.first(),
+        Some(&0x16),
+        "the server answered TLS 1.1 with a handshake: {tls11:?}"
+    );
     if !tls11.is_empty() {
         // A fatal alert (level 2); rustls says protocol_version (70).
-        assert_eq!((tls11[0], tls11.get(5)), (0x15, Some(&2)), "expected a fatal alert: {tls11:?}");
+        assert_eq!(
+            (tls11[0], tls11.get(5)),
+            (0x15, Some(&2)),
+            "expected a fatal alert: {tls11:?}"
+        );
     }
     for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let conn = RawTls::connect_with(t.port, &ca, &[version]).expect("handshake");
@@ -221,12 +254,15 @@ fn client_certificates_must_come_from_the_configured_ca_and_name_the_source_s_se
         )],
     );
     let crm = clients.client("crm.example.com", "Example CRM");
-    let (status, _) = t.post(&agent(&ca, Some(&crm)), "salesforce", "006C1").expect("accepted");
+    let (status, _) = t
+        .post(&agent(&ca, Some(&crm)), "salesforce", "006C1")
+        .expect("accepted");
     assert_eq!(status, 202);
 
     let foreign = other.client("crm.example.com", "Example CRM");
     assert!(
-        t.post(&agent(&ca, Some(&foreign)), "salesforce", "006C2").is_err(),
+        t.post(&agent(&ca, Some(&foreign)), "salesforce", "006C2")
+            .is_err(),
         "a certificate from another CA was let in"
     );
     assert!(
@@ -238,7 +274,10 @@ fn client_certificates_must_come_from_the_configured_ca_and_name_the_source_s_se
     let intruder = clients.client("shop.example.com", "Example Shop");
     let mut resp = agent(&ca, Some(&intruder))
         .post(&t.url("/hooks/secured"))
-        .header("Authorization", &format!("Bearer {}", crate::helpers::TOKEN))
+        .header(
+            "Authorization",
+            &format!("Bearer {}", crate::helpers::TOKEN),
+        )
         .header("Content-Type", "application/json")
         .send(opportunity("006C4", "UK").to_string())
         .expect("answered");
@@ -246,14 +285,28 @@ fn client_certificates_must_come_from_the_configured_ca_and_name_the_source_s_se
     let text = resp.body_mut().read_to_string().expect("body");
     let body: Value = serde_json::from_str(&text).expect("JSON error");
     assert_eq!(body["type"], "client_certificate", "{body}");
-    assert!(body["error"].as_str().unwrap_or("").contains("CN=shop.example.com"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("CN=shop.example.com"),
+        "{body}"
+    );
     let mut resp = agent(&ca, Some(&crm))
         .post(&t.url("/hooks/secured"))
-        .header("Authorization", &format!("Bearer {}", crate::helpers::TOKEN))
+        .header(
+            "Authorization",
+            &format!("Bearer {}", crate::helpers::TOKEN),
+        )
         .header("Content-Type", "application/json")
         .send(opportunity("006C5", "UK").to_string())
         .expect("answered");
-    assert_eq!(resp.status().as_u16(), 202, "{:?}", resp.body_mut().read_to_string());
+    assert_eq!(
+        resp.status().as_u16(),
+        202,
+        "{:?}",
+        resp.body_mut().read_to_string()
+    );
     t.app.stop();
 }
 
@@ -277,9 +330,11 @@ fn a_renewed_certificate_reaches_new_connections_while_an_open_request_completes
 
     let renewed = ca.server("relay (renewed)");
     install(t.dir.path(), &renewed);
-    wait_until("a new connection to get the renewed certificate", Duration::from_secs(20), || {
-        RawTls::connect(t.port, &ca).ok().and_then(|c| c.served()) == Some(renewed.der.clone())
-    });
+    wait_until(
+        "a new connection to get the renewed certificate",
+        Duration::from_secs(20),
+        || RawTls::connect(t.port, &ca).ok().and_then(|c| c.served()) == Some(renewed.der.clone()),
+    );
     slow.send(rest);
     let answer = slow.read_answer();
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
@@ -297,14 +352,23 @@ fn a_broken_new_pair_is_refused_and_the_old_one_stays_in_use() {
     let t = spawn_tls(&old, None, &[]);
     // A new certificate with the old key: the pair does not match.
     let renewed = ca.server("relay (renewed)");
-    write_atomically(&t.dir.path().join("fullchain.pem"), renewed.cert_pem.as_bytes());
+    write_atomically(
+        &t.dir.path().join("fullchain.pem"),
+        renewed.cert_pem.as_bytes(),
+    );
     let https = agent(&ca, None);
     let mut status = Value::Null;
-    wait_until("the status to report the refused reload", Duration::from_secs(20), || {
-        status = t.status(&https);
-        !status["tls"]["reload_refused"].is_null()
-    });
-    let why = status["tls"]["reload_refused"]["error"].as_str().unwrap_or("");
+    wait_until(
+        "the status to report the refused reload",
+        Duration::from_secs(20),
+        || {
+            status = t.status(&https);
+            !status["tls"]["reload_refused"].is_null()
+        },
+    );
+    let why = status["tls"]["reload_refused"]["error"]
+        .as_str()
+        .unwrap_or("");
     assert!(why.contains("does not belong to the certificate"), "{why}");
     assert_eq!(status["tls"]["subject"], "CN=relay");
     let conn = RawTls::connect(t.port, &ca).expect("handshake");
@@ -313,10 +377,15 @@ fn a_broken_new_pair_is_refused_and_the_old_one_stays_in_use() {
     assert_eq!(code, 202);
 
     // The matching key arrives: the renewed pair is served and the refusal is gone.
-    write_atomically(&t.dir.path().join("privkey.pem"), renewed.key_pem.as_bytes());
-    wait_until("the renewed pair to be served", Duration::from_secs(20), || {
-        RawTls::connect(t.port, &ca).ok().and_then(|c| c.served()) == Some(renewed.der.clone())
-    });
+    write_atomically(
+        &t.dir.path().join("privkey.pem"),
+        renewed.key_pem.as_bytes(),
+    );
+    wait_until(
+        "the renewed pair to be served",
+        Duration::from_secs(20),
+        || RawTls::connect(t.port, &ca).ok().and_then(|c| c.served()) == Some(renewed.der.clone()),
+    );
     assert!(t.status(&https)["tls"]["reload_refused"].is_null());
     t.app.stop();
 }

@@ -45,7 +45,9 @@ impl Ca {
 
     /// A client certificate with subject `CN=cn, O=org`.
     pub fn client(&self, cn: &str, org: &str) -> Issued {
-        self.issue(cn, &[], |p| p.distinguished_name.push(DnType::OrganizationName, org))
+        self.issue(cn, &[], |p| {
+            p.distinguished_name.push(DnType::OrganizationName, org)
+        })
     }
 
     pub fn issue(
@@ -149,7 +151,8 @@ impl RawTls {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let name = ServerName::try_from("localhost").expect("name");
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
+        let conn =
+            rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
         let tcp = TcpStream::connect(("127.0.0.1", port))?;
         tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut stream = rustls::StreamOwned::new(conn, tcp);
