@@ -290,3 +290,6 @@ pub enum StartError {
     #[error("cannot start the TLS reload thread: {0}")]
     Thread(#[from] std::io::Error),
 }
+
+#[cfg(test)]
+mod tests;

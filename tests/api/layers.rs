@@ -10,6 +10,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("slack", &["model", "config"]),
     ("sources", &["model", "config", "slack"]),
     ("store", &["model", "config"]),
+    ("tls", &["model", "config"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
