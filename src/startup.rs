@@ -147,6 +147,7 @@ impl Application {
             scheduler: scheduler_tx,
             interactivity,
             replays: Default::default(),
+            senders: Default::default(),
         });
         let max_body_bytes = settings.server.max_body_bytes;
         let workers = connections::http_workers();

@@ -78,6 +78,8 @@ pub struct IntakeState {
     pub interactivity: Arc<crate::interactivity::Interactivity>,
     /// `webhook-id`s of signed requests already taken.
     pub replays: super::replay::ReplayGuard,
+    /// Per source, the last webhook taken and refused and their senders, for the status.
+    pub senders: super::senders::Senders,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +102,9 @@ pub enum HookError {
     Unroutable { field: String, value: String },
     #[error("{0}")]
     BadForm(String),
+    /// A Rainforest event its parser refused, with the parser's type word.
+    #[error("{message}")]
+    BadEvent { kind: &'static str, message: String },
     #[error("the relay already holds {0} undelivered messages (store.max_pending); nothing was kept, send it again later")]
     Backlog(u64),
     #[error("{0}")]
@@ -120,6 +125,7 @@ impl HookError {
             HookError::Invalid(_) => "invalid_record",
             HookError::Unroutable { .. } => "unroutable",
             HookError::BadForm(_) => "invalid_request",
+            HookError::BadEvent { kind, .. } => kind,
             HookError::Store(StoreError::DiskFull(_)) => "disk_full",
             HookError::Store(_) => "store_unavailable",
             HookError::Backlog(_) => "backlog_full",
@@ -136,7 +142,9 @@ impl ResponseError for HookError {
             HookError::WrongToken => StatusCode::FORBIDDEN,
             HookError::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HookError::Body(e) => e.status_code(),
-            HookError::Malformed(_) | HookError::BadForm(_) => StatusCode::BAD_REQUEST,
+            HookError::Malformed(_) | HookError::BadForm(_) | HookError::BadEvent { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             HookError::Invalid(_) | HookError::Unroutable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -189,13 +197,14 @@ pub async fn receive(
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, HookError> {
     let source = source.into_inner();
-    let result = receive_webhook(req, source.clone(), payload, state.clone()).await;
+    let result = receive_webhook(req.clone(), source.clone(), payload, state.clone()).await;
     match &result {
         Ok((_, outcome)) => state.metrics.received(&source, outcome),
         // Any path can be asked for: unknown names share one label, so the set stays bounded.
         Err(HookError::UnknownSource(_)) => state.metrics.received("unknown", "unknown_source"),
         Err(e) => state.metrics.received(&source, e.kind()),
     }
+    super::senders::note(&state, &req, &source, result.as_ref().err());
     result.map(|(response, _)| response)
 }
 
