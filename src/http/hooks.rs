@@ -104,7 +104,12 @@ pub enum HookError {
     BadForm(String),
     /// A Rainforest event its parser refused, with the parser's type word.
     #[error("{message}")]
-    BadEvent { kind: &'static str, message: String },
+    BadEvent {
+        /// The parser's type word, answered as `type` and counted as the outcome.
+        kind: &'static str,
+        /// What was wrong, as the sender is told it.
+        message: String,
+    },
     #[error("the relay already holds {0} undelivered messages (store.max_pending); nothing was kept, send it again later")]
     Backlog(u64),
     #[error("{0}")]

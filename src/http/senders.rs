@@ -122,7 +122,10 @@ pub fn note(state: &IntakeState, req: &HttpRequest, source: &str, refusal: Optio
 }
 
 /// A sender's address in a log line, without a `String` for it.
-pub struct Address(pub Option<IpAddr>);
+pub struct Address(
+    /// `None`: the peer was not known.
+    pub Option<IpAddr>,
+);
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
