@@ -155,6 +155,7 @@ impl Application {
             interactivity,
             replays: Default::default(),
             tls: tls.as_ref().map(|(t, _)| Arc::clone(t)),
+            senders: Default::default(),
         });
         let max_body_bytes = settings.server.max_body_bytes;
         let workers = connections::http_workers();

@@ -80,6 +80,8 @@ pub struct IntakeState {
     pub replays: super::replay::ReplayGuard,
     /// The certificate served, for `/v1/status` and `/metrics`; `None` for plain HTTP.
     pub tls: Option<Arc<crate::tls::Tls>>,
+    /// Per source, the last webhook taken and refused and their senders, for the status.
+    pub senders: super::senders::Senders,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,14 @@ pub enum HookError {
     Unroutable { field: String, value: String },
     #[error("{0}")]
     BadForm(String),
+    /// A Rainforest event its parser refused, with the parser's type word.
+    #[error("{message}")]
+    BadEvent {
+        /// The parser's type word, answered as `type` and counted as the outcome.
+        kind: &'static str,
+        /// What was wrong, as the sender is told it.
+        message: String,
+    },
     #[error("the relay already holds {0} undelivered messages (store.max_pending); nothing was kept, send it again later")]
     Backlog(u64),
     #[error("{0}")]
@@ -125,6 +135,7 @@ impl HookError {
             HookError::Invalid(_) => "invalid_record",
             HookError::Unroutable { .. } => "unroutable",
             HookError::BadForm(_) => "invalid_request",
+            HookError::BadEvent { kind, .. } => kind,
             HookError::Store(StoreError::DiskFull(_)) => "disk_full",
             HookError::Store(_) => "store_unavailable",
             HookError::Backlog(_) => "backlog_full",
@@ -141,7 +152,9 @@ impl ResponseError for HookError {
             HookError::WrongToken | HookError::ClientCert(_) => StatusCode::FORBIDDEN,
             HookError::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HookError::Body(e) => e.status_code(),
-            HookError::Malformed(_) | HookError::BadForm(_) => StatusCode::BAD_REQUEST,
+            HookError::Malformed(_) | HookError::BadForm(_) | HookError::BadEvent { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             HookError::Invalid(_) | HookError::Unroutable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -194,13 +207,14 @@ pub async fn receive(
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, HookError> {
     let source = source.into_inner();
-    let result = receive_webhook(req, source.clone(), payload, state.clone()).await;
+    let result = receive_webhook(req.clone(), source.clone(), payload, state.clone()).await;
     match &result {
         Ok((_, outcome)) => state.metrics.received(&source, outcome),
         // Any path can be asked for: unknown names share one label, so the set stays bounded.
         Err(HookError::UnknownSource(_)) => state.metrics.received("unknown", "unknown_source"),
         Err(e) => state.metrics.received(&source, e.kind()),
     }
+    super::senders::note(&state, &req, &source, result.as_ref().err());
     result.map(|(response, _)| response)
 }
 

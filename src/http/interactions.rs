@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::body::read_body;
 use super::error::json_error;
 use super::hooks::{HookError, IntakeState};
+use super::sender::sender_addr;
 use crate::slack::signature::SignatureError;
 use crate::store::StoreError;
 
@@ -79,7 +80,8 @@ pub async fn receive(
             now_secs,
         )
         .map_err(|e| {
-            log::warn!("Refused a request to /slack/interactions: {e}.");
+            let from = super::senders::Address(sender_addr(&req, &state.settings.server));
+            log::warn!("Refused a request to /slack/interactions from {from}: {e}.");
             InteractionError::Signature(e)
         })?;
     let payload: Value = form_urlencoded::parse(&body)

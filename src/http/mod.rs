@@ -5,6 +5,8 @@
 //! - `rainforest.rs`: Rainforest's `/events` and `/integrations`;
 //! - `interactions.rs`: Slack's Request URL `/slack/interactions`, its signature checked first;
 //! - `replay.rs`: the `webhook-id`s of signed requests already taken (a replay is refused);
+//! - `sender.rs`: the sender's address, `X-Forwarded-For` believed only from a trusted proxy;
+//! - `senders.rs`: per source the last webhook taken and refused, and the refusals' log line;
 //! - `health.rs` (`/healthz`, `/readyz`, `/metrics`), `fallback.rs` (JSON 404 and 405);
 //! - `body.rs`: reading a body within its time and size limits, gzip and deflate decoded;
 //! - `error.rs`: the JSON error shape, also for actix's extractor errors;
@@ -20,6 +22,8 @@ pub mod hooks;
 pub mod interactions;
 pub mod rainforest;
 pub mod replay;
+pub mod sender;
+pub mod senders;
 pub mod status_page;
 
 use actix_web::web;

@@ -24,13 +24,14 @@ pub async fn events(
     payload: web::Payload,
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, HookError> {
-    let result = accept_event(req, payload, state.clone()).await;
+    let result = accept_event(req.clone(), payload, state.clone()).await;
     let source = rainforest_source(&state).map_or("rainforest", |(name, _)| name.as_str());
     let outcome = match &result {
         Ok((_, outcome)) => *outcome,
         Err(e) => e.kind(),
     };
     state.metrics.received(source, outcome);
+    super::senders::note(&state, &req, source, result.as_ref().err());
     result.map(|(response, _)| response)
 }
 
@@ -53,13 +54,12 @@ async fn accept_event(
     authorise(&req, settings)?;
     check_backlog(&state)?;
     let body = read_body(&req, payload, &state.settings.server).await?;
-    let event = match RainforestEvent::parse(&body, &settings.allowed_webhook_hosts) {
-        Ok(event) => event,
-        Err(e) => {
-            let response = json_error(StatusCode::BAD_REQUEST, e.kind(), &e.to_string());
-            return Ok((response, e.kind()));
+    let event = RainforestEvent::parse(&body, &settings.allowed_webhook_hosts).map_err(|e| {
+        HookError::BadEvent {
+            kind: e.kind(),
+            message: e.to_string(),
         }
-    };
+    })?;
 
     // One notification with a delivery per target, stored in one batch: all or none. The URLs
     // (secrets) are kept in the deliveries, not in the stored body.
@@ -69,11 +69,10 @@ async fn accept_event(
         (d.region, Some(url.original()))
     });
     let Some((region, url)) = targets.next() else {
-        let message = "the event names no slack integration";
-        return Ok((
-            json_error(StatusCode::BAD_REQUEST, "invalid_request", message),
-            "invalid_request",
-        ));
+        return Err(HookError::BadEvent {
+            kind: "invalid_request",
+            message: "the event names no slack integration".into(),
+        });
     };
     let new = NewNotification {
         source: source.clone(),

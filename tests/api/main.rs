@@ -28,6 +28,7 @@ mod intake;
 mod layers;
 mod lookup;
 mod ops;
+mod proxy;
 mod recovery;
 mod service;
 mod signed;

@@ -1,11 +1,13 @@
 //! `GET /v1/status`: per region what waits, how old the oldest is, the last success and error,
-//! and whether it is paused. Shared with the status page.
+//! and whether it is paused; per source the last webhook taken and refused, and from which
+//! address (`http::senders`). Shared with the status page.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{admin, AdminError};
 use crate::http::hooks::IntakeState;
+use crate::http::senders;
 use crate::store::now_ms;
 
 pub async fn status(
@@ -73,10 +75,18 @@ pub fn status_json(state: &IntakeState) -> Result<Value, AdminError> {
             })),
         })
     });
+    // Every configured source, by name; `null`s until its first webhook.
+    let sources: serde_json::Map<String, Value> = state
+        .settings
+        .sources
+        .keys()
+        .map(|name| (name.clone(), senders::status_json(state.senders.last(name))))
+        .collect();
     Ok(json!({
         "store": store,
         "tls": tls,
         "regions": regions,
+        "sources": sources,
         "one_off_queue_depth": one_off,
         "pending": state.journal.pending(),
         "dead_letters": state.journal.dead_letters(),

@@ -1,10 +1,16 @@
 //! `GET /`: the status page. One server-rendered HTML page with inline CSS and no external
 //! assets: per region the queue depth, oldest pending age, last success and error and whether it is
-//! paused; the last 50 deliveries; the dead letters, each with a replay button.
+//! paused; per source the last webhook taken and refused and their senders; the last 50
+//! deliveries; the dead letters, each with a replay button.
 //!
 //! Access: an admin bearer token, or (with `[admin] local_status_page = true`) any request whose
-//! peer address is loopback. Behind a reverse proxy on the same machine every request looks local,
-//! so only turn that on where the proxy does not forward to `/`.
+//! sender is this machine. The sender is the peer, or, when the peer is one of
+//! `server.trusted_proxies`, the address its `X-Forwarded-For` names (`http::sender`): a browser
+//! on the same machine, straight or through a trusted proxy, is local; an outside browser
+//! forwarded by a trusted proxy on this machine is not. A request that carries `Forwarded`, or
+//! `X-Forwarded-For` from a peer that is not trusted, is never local: it came through a proxy
+//! the relay was not told about (say an nginx on the same machine, left out of
+//! `trusted_proxies`), which would otherwise make every visitor local.
 //!
 //! Replay: a browser opening the page from localhost sends no `Authorization` header, and the
 //! replay endpoint (`POST /v1/dead-letters/{id}/replay`) stays admin-only, so a plain HTML form
@@ -16,8 +22,10 @@
 
 mod assets;
 
+mod access;
+mod sources;
+
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
 use actix_web::http::header;
@@ -43,7 +51,7 @@ pub async fn page(
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, AdminError> {
     if let Err(e) = admin(&req, &state) {
-        if !(state.settings.local_status_page && is_loopback(req.peer_addr())) {
+        if !(state.settings.local_status_page && access::is_local(&req, &state.settings.server)) {
             return Err(e);
         }
     }
@@ -55,11 +63,6 @@ pub async fn page(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(html))
-}
-
-/// Whether the peer is this machine (IPv4-mapped IPv6 addresses included).
-fn is_loopback(peer: Option<SocketAddr>) -> bool {
-    peer.is_some_and(|a| a.ip().to_canonical().is_loopback())
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -223,6 +226,7 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
         h.push_str("</tbody></table>");
     }
     h.push_str("</section>");
+    sources::render(&mut h, &status, now);
 
     // Dead letters.
     let _ = write!(
@@ -347,15 +351,5 @@ mod tests {
         assert_eq!(human_age(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(1_700_000_000_123), "2023-11-14 22:13:20 UTC");
-    }
-
-    #[test]
-    fn only_loopback_peers_are_local() {
-        let p = |s: &str| Some(s.parse::<SocketAddr>().unwrap());
-        assert!(is_loopback(p("127.0.0.1:1")));
-        assert!(is_loopback(p("[::1]:1")));
-        assert!(is_loopback(p("[::ffff:127.0.0.1]:1")));
-        assert!(!is_loopback(p("10.0.0.1:1")));
-        assert!(!is_loopback(None));
     }
 }
