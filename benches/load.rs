@@ -21,6 +21,9 @@
 //! - `LOAD_INPROC_DURABLE=1`: also load an in-process `Application` (the same code as the binary,
 //!   same settings), which gives the journal's mean group-commit batch size under this load.
 //! - `LOAD_ONLY=durable|baseline`: run one server only.
+//! - `LOAD_TLS=1`: instead, the durable binary four times: plain HTTP and HTTPS (a certificate
+//!   made for the run), each with keep-alive connections and with one request per connection
+//!   (`Connection: close`, so every request pays the handshake); prints HTTPS / plain per mode.
 //!
 //! The client threads share the machine with the server under test, so on a small machine the
 //! absolute numbers are lower than a separate client would see; the ratio is the useful figure.
@@ -38,8 +41,10 @@ mod durable;
 mod generator;
 #[path = "load/in_process.rs"]
 mod in_process;
+#[path = "load/tls.rs"]
+mod tls;
 use baseline::run_baseline;
-use durable::run_durable;
+use durable::{run_durable, run_durable_as};
 use in_process::run_inproc_durable;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -108,10 +113,22 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let mut reports = Vec::new();
-    if only.is_empty() || only == "baseline" {
+    let tls = std::env::var("LOAD_TLS").is_ok_and(|v| v == "1");
+    if tls {
+        for (name, over_tls, close_each) in [
+            ("plain keep-alive", false, false),
+            ("https keep-alive", true, false),
+            ("plain new-conn", false, true),
+            ("https new-conn", true, true),
+        ] {
+            reports.push(run_durable_as(
+                name, conns, warmup, measure, over_tls, close_each,
+            ));
+        }
+    } else if only.is_empty() || only == "baseline" {
         reports.push(run_baseline(conns, warmup, measure));
     }
-    if only.is_empty() || only == "durable" {
+    if !tls && (only.is_empty() || only == "durable") {
         reports.push(run_durable(conns, warmup, measure));
     }
     if inproc {
@@ -164,6 +181,19 @@ fn main() {
             "\ndurable / no-storage req/s = {ratio:.2} (target >= 0.50): {}",
             if ratio >= 0.5 { "met" } else { "NOT met" }
         );
+    }
+    for mode in ["keep-alive", "new-conn"] {
+        if let (Some(t), Some(p)) = (
+            find(&format!("https {mode}")),
+            find(&format!("plain {mode}")),
+        ) {
+            println!(
+                "\nhttps / plain req/s, {mode} = {:.2} (p99 {:.2} vs {:.2} ms)",
+                t.rps() / p.rps().max(1e-9),
+                t.p99_ms,
+                p.p99_ms
+            );
+        }
     }
     for r in &reports {
         if let Some((total, split)) = &r.cpu {

@@ -1,5 +1,5 @@
-//! Shared by the load and soak harnesses: a keep-alive HTTP/1.1 client connection, the request
-//! body, and small helpers to start and watch a relay.
+//! Shared by the load and soak harnesses: a keep-alive HTTP/1.1 client connection (plain or
+//! TLS), the request body, and small helpers to start and watch a relay.
 
 #![allow(dead_code)]
 
@@ -12,10 +12,26 @@ use std::path::Path;
 use serde_json::json;
 use std::time::Duration;
 
+/// A byte stream a connection runs over: a `TcpStream`, or rustls over one.
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// How the load's connections are made.
+#[derive(Clone, Default)]
+pub struct Client {
+    /// TLS with this client config (trusting the bench's CA); plain HTTP when `None`.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// One request per connection (`Connection: close`), as senders that do not keep
+    /// connections alive do: each request then pays the TCP (and TLS) handshake.
+    pub close_each: bool,
+}
+
 /// A keep-alive HTTP/1.1 connection that sends one request at a time.
 pub struct Conn {
     addr: SocketAddr,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Box<dyn Stream>>,
+    /// Sends `Connection: close` with each request.
+    close_each: bool,
     request: Vec<u8>,
     line: String,
     pub body: Vec<u8>,
@@ -23,12 +39,28 @@ pub struct Conn {
 
 impl Conn {
     pub fn open(addr: SocketAddr) -> std::io::Result<Conn> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Conn::open_with(addr, &Client::default())
+    }
+
+    /// A connection as `client` says; a TLS handshake happens with the first request.
+    pub fn open_with(addr: SocketAddr, client: &Client) -> std::io::Result<Conn> {
+        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        tcp.set_nodelay(true)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let stream: Box<dyn Stream> = match &client.tls {
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from("localhost")
+                    .map_err(std::io::Error::other)?;
+                let conn = rustls::ClientConnection::new(std::sync::Arc::clone(config), name)
+                    .map_err(std::io::Error::other)?;
+                Box::new(rustls::StreamOwned::new(conn, tcp))
+            }
+            None => Box::new(tcp),
+        };
         Ok(Conn {
             addr,
             reader: BufReader::with_capacity(16 * 1024, stream),
+            close_each: client.close_each,
             request: Vec::with_capacity(1024),
             line: String::new(),
             body: Vec::new(),
@@ -41,11 +73,13 @@ impl Conn {
         self.request.clear();
         write!(
             self.request,
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{body}",
             self.addr,
-            body.len()
+            body.len(),
+            if self.close_each { "Connection: close\r\n" } else { "" }
         )?;
         self.reader.get_mut().write_all(&self.request)?;
+        self.reader.get_mut().flush()?;
 
         self.line.clear();
         if self.reader.read_line(&mut self.line)? == 0 {
@@ -100,7 +134,7 @@ impl Conn {
         })?;
         self.body.resize(length, 0);
         self.reader.read_exact(&mut self.body)?;
-        Ok((status, keep_alive))
+        Ok((status, keep_alive && !self.close_each))
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::common::{self, dir_size, free_port, healthz};
-use super::generator::{run_load, Report};
+use super::common::{self, dir_size, free_port, healthz, Client, Conn};
+use super::generator::{run_load_with, Report};
 use super::{config_text, READY_TIMEOUT};
 
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -61,8 +61,8 @@ impl RelayProcess {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// Polls `GET /healthz` until it answers 200, failing early if the process exits.
-    fn wait_ready(&mut self, addr: SocketAddr) {
+    /// Polls until `ready` says so, failing early if the process exits.
+    fn wait_ready(&mut self, ready: impl Fn() -> bool) {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -71,7 +71,7 @@ impl RelayProcess {
                     self.log_tail()
                 );
             }
-            if healthz(addr) {
+            if ready() {
                 return;
             }
             assert!(
@@ -119,17 +119,51 @@ impl Drop for RelayProcess {
 }
 
 pub(super) fn run_durable(conns: u64, warmup: Duration, measure: Duration) -> Report {
+    run_durable_as("durable (binary)", conns, warmup, measure, false, false)
+}
+
+/// The durable server over plain HTTP or TLS, loaded with keep-alive connections or with one
+/// request per connection.
+pub(super) fn run_durable_as(
+    name: &str,
+    conns: u64,
+    warmup: Duration,
+    measure: Duration,
+    tls: bool,
+    close_each: bool,
+) -> Report {
     let dir = tempfile::tempdir().expect("cannot create a temporary directory");
     let port = free_port();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(dir.path(), port)).expect("cannot write the temp config");
+    let mut text = config_text(dir.path(), port);
+    let mut client = Client {
+        tls: None,
+        close_each,
+    };
+    if tls {
+        let (lines, config) = super::tls::setup(dir.path());
+        text = text.replacen("[server]\n", &format!("[server]\n{lines}"), 1);
+        client.tls = Some(config);
+    }
+    std::fs::write(&config, text).expect("cannot write the temp config");
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
 
     let mut relay = RelayProcess::start(dir.path(), &config);
-    relay.wait_ready(addr);
+    if tls {
+        // Any answer over TLS (405 for a POST to /healthz) means the listener is up.
+        let probe = Client {
+            tls: client.tls.clone(),
+            close_each: true,
+        };
+        relay.wait_ready(|| {
+            Conn::open_with(addr, &probe).is_ok_and(|mut c| c.post("/healthz", "{}").is_ok())
+        });
+    } else {
+        relay.wait_ready(|| healthz(addr));
+    }
     let pid = relay.child.id();
     let before = common::cpu::by_group(pid);
-    let mut report = run_load("durable (binary)", addr, conns, warmup, measure);
+    let mut report = run_load_with(name, addr, conns, warmup, measure, &client);
     // The work the load left behind (the applier catching up) belongs to those requests.
     common::cpu::settle(pid, Duration::from_secs(10));
     let after = common::cpu::by_group(pid);

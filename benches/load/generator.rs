@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use super::common::{body, Conn};
+use super::common::{body, Client, Conn};
 
 const COUNTRIES: [&str; 3] = ["UK", "US", "EU"];
 
@@ -61,6 +61,18 @@ pub(super) fn run_load(
     warmup: Duration,
     measure: Duration,
 ) -> Report {
+    run_load_with(name, addr, conns, warmup, measure, &Client::default())
+}
+
+/// `run_load` with connections made as `client` says (TLS, one request per connection).
+pub(super) fn run_load_with(
+    name: &str,
+    addr: SocketAddr,
+    conns: u64,
+    warmup: Duration,
+    measure: Duration,
+    client: &Client,
+) -> Report {
     static RUN: AtomicU64 = AtomicU64::new(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let nonce = std::time::SystemTime::now()
@@ -73,11 +85,12 @@ pub(super) fn run_load(
         .map(|t| {
             let barrier = Arc::clone(&barrier);
             let start_at = Arc::clone(&start_at);
+            let client = client.clone();
             std::thread::Builder::new()
                 .name(format!("load-{t}"))
                 .spawn(move || {
                     let mut result = ConnResult::default();
-                    let mut conn = Conn::open(addr).ok();
+                    let mut conn = Conn::open_with(addr, &client).ok();
                     barrier.wait();
                     let start = *start_at
                         .get()
@@ -97,9 +110,10 @@ pub(super) fn run_load(
                         let payload = body(&id, country);
                         let c = match conn.as_mut() {
                             Some(c) => c,
-                            None => match Conn::open(addr) {
+                            None => match Conn::open_with(addr, &client) {
                                 Ok(c) => {
-                                    result.reconnects += 1;
+                                    // A new connection per request is the load, not a failure.
+                                    result.reconnects += u64::from(!client.close_each);
                                     conn.insert(c)
                                 }
                                 Err(e) => {

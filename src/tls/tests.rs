@@ -68,11 +68,15 @@ fn each_broken_pair_says_what_is_wrong() {
     let (_, other_key, _) = issue(&ca, "other", &["other.example.com"]);
     let (no_names, no_names_key, _) = issue(&ca, "relay", &[]);
     let cases: [(&str, &str, fn(&TlsError) -> bool); 6] = [
-        (&cert, &other_key, |e| matches!(e, TlsError::KeyMismatch { .. })),
+        (&cert, &other_key, |e| {
+            matches!(e, TlsError::KeyMismatch { .. })
+        }),
         ("", &key, |e| matches!(e, TlsError::NoCertificate(_))),
         (&cert, "", |e| matches!(e, TlsError::NoKey(_))),
         (&key, &key, |e| matches!(e, TlsError::NoCertificate(_))),
-        (&no_names, &no_names_key, |e| matches!(e, TlsError::NoNames(_))),
+        (&no_names, &no_names_key, |e| {
+            matches!(e, TlsError::NoNames(_))
+        }),
         (
             "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
             &key,
@@ -98,8 +102,13 @@ fn a_chain_out_of_order_is_refused() {
     let (cert, key, _) = issue(&ca, "relay", &["relay.example.com"]);
     let (c, k) = files(dir.path(), &format!("{cert}{}", unrelated.cert.pem()), &key);
     match load(&c, &k) {
-        Err(TlsError::ChainOrder { n, issuer, next, .. }) => {
-            assert_eq!((n, issuer.as_str(), next.as_str()), (1, "CN=Office CA", "CN=Other CA"));
+        Err(TlsError::ChainOrder {
+            n, issuer, next, ..
+        }) => {
+            assert_eq!(
+                (n, issuer.as_str(), next.as_str()),
+                (1, "CN=Office CA", "CN=Other CA")
+            );
         }
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("an out-of-order chain loaded"),
@@ -126,7 +135,9 @@ fn a_failed_reload_keeps_the_pair_in_use_and_says_why() {
     std::fs::write(&c, "garbage").expect("break the cert");
     assert!(tls.reload().is_err());
     assert_eq!(tls.info(), before);
-    assert!(tls.refused().is_some_and(|(_, why)| why.contains("no PEM certificate")));
+    assert!(tls
+        .refused()
+        .is_some_and(|(_, why)| why.contains("no PEM certificate")));
     let (cert2, key2, _) = issue(&ca, "relay2", &["relay.example.com"]);
     files(dir.path(), &cert2, &key2);
     let after = tls.reload().expect("the fixed pair loads");

@@ -75,6 +75,18 @@ impl TlsApp {
         Ok((status, body))
     }
 
+    /// The status page's HTML, with the admin token.
+    fn page(&self, agent: &ureq::Agent) -> String {
+        agent
+            .get(&self.url("/"))
+            .header("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+            .call()
+            .expect("the page answers")
+            .body_mut()
+            .read_to_string()
+            .expect("the page's HTML")
+    }
+
     fn status(&self, agent: &ureq::Agent) -> Value {
         let text = agent
             .get(&self.url("/v1/status"))
@@ -108,6 +120,12 @@ fn a_webhook_over_https_is_accepted_and_the_certificate_is_reported() {
         serde_json::json!(["localhost", "127.0.0.1"])
     );
     assert!(status["tls"]["reload_refused"].is_null());
+    let page = t.page(&https);
+    assert!(
+        page.contains("<span class=\"badge\">https</span> CN=relay.example.com"),
+        "{page}"
+    );
+    assert!(!page.contains("tls-refused"));
     let not_after = status["tls"]["not_after_unix"]
         .as_i64()
         .expect("expiry as a number");
@@ -371,6 +389,12 @@ fn a_broken_new_pair_is_refused_and_the_old_one_stays_in_use() {
         .unwrap_or("");
     assert!(why.contains("does not belong to the certificate"), "{why}");
     assert_eq!(status["tls"]["subject"], "CN=relay");
+    let page = t.page(&https);
+    assert!(page.contains("id=\"tls-refused\""), "{page}");
+    assert!(
+        page.contains("does not belong to the certificate"),
+        "{page}"
+    );
     let conn = RawTls::connect(t.port, &ca).expect("handshake");
     assert_eq!(conn.served(), Some(old.der.clone()));
     let (code, _) = t.post(&https, "salesforce", "006B").expect("still served");

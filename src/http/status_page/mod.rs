@@ -18,12 +18,14 @@
 //! inline script that sends the admin token: taken from the page's fragment (`/#token=…`, never sent
 //! to the server or logged), else from this tab's session storage, else asked for once with a prompt.
 //!
-//! The page's fixed parts (the head with its CSS, the replay script) are in `assets.rs`.
+//! The page's fixed parts (the head with its CSS, the replay script) are in `assets.rs`; who counts
+//! as local in `access.rs`; the Sources table in `sources.rs`; the HTTPS notes in `tls.rs`.
 
 mod assets;
 
 mod access;
 mod sources;
+mod tls;
 
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
@@ -172,6 +174,8 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
             html_escape(problem.as_str().unwrap_or(""))
         );
     }
+
+    tls::render(&mut h, &status);
 
     // Regions.
     h.push_str("<section><h2>Regions</h2>");
