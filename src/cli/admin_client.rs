@@ -14,6 +14,8 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 pub const URL_ENV: &str = "HOOKRELAY_URL";
 /// The environment variable holding an admin token.
 pub const TOKEN_ENV: &str = "HOOKRELAY_TOKEN";
+/// The environment variable naming a PEM file of CA certificates to trust for an `https://` URL.
+pub const CACERT_ENV: &str = "HOOKRELAY_CACERT";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -36,6 +38,8 @@ pub enum ClientError {
     BadAnswer { url: String, reason: String },
     #[error("{0}")]
     Incomplete(String),
+    #[error("cannot use {} as the CA to trust: {reason}", path.display())]
+    CaFile { path: PathBuf, reason: String },
     #[error("cannot write the output: {0}")]
     Output(std::io::Error),
 }
@@ -93,9 +97,57 @@ enum Method {
     Delete,
 }
 
+/// `--cacert` if given, else `HOOKRELAY_CACERT`.
+pub fn resolve_cacert(flag: Option<&Path>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os(CACERT_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
 impl AdminClient {
     pub fn new(base: &str, token: String) -> AdminClient {
+        AdminClient::with_roots(base, token, ureq::tls::RootCerts::PlatformVerifier)
+    }
+
+    /// A client that trusts only the CA certificates in `cacert` for HTTPS, as `curl --cacert`
+    /// does: for a relay whose certificate comes from the office's own CA.
+    pub fn with_cacert(
+        base: &str,
+        token: String,
+        cacert: &Path,
+    ) -> Result<AdminClient, ClientError> {
+        let bad = |reason: String| ClientError::CaFile {
+            path: cacert.to_path_buf(),
+            reason,
+        };
+        let pem = std::fs::read(cacert).map_err(|e| bad(e.to_string()))?;
+        let certs = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad("it holds no PEM certificate".into()));
+        }
+        Ok(AdminClient::with_roots(
+            base,
+            token,
+            ureq::tls::RootCerts::new_with_certs(&certs),
+        ))
+    }
+
+    fn with_roots(base: &str, token: String, roots: ureq::tls::RootCerts) -> AdminClient {
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(roots)
+            .build();
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_global(Some(Duration::from_secs(300)))

@@ -139,15 +139,9 @@ fn tls_lines(s: &Settings, out: &mut String) -> bool {
             if let Some(ca) = &tls.client_ca {
                 let _ = writeln!(
                     out,
-                    "tls: clients must present a certificate from {}",
+                    "tls: webhooks need a client certificate from {} (403 without one; Slack's signed Request URL, health checks and the admin API need none)",
                     ca.display()
                 );
-                if s.slack.signing_secret.is_some() {
-                    let _ = writeln!(
-                        out,
-                        "warning: Slack cannot present a client certificate, so its calls to the Request URL are refused; use Socket Mode (slack.app_token) with server.tls_client_ca"
-                    );
-                }
             }
             for w in warnings {
                 let _ = writeln!(out, "warning: {w}");

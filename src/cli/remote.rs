@@ -18,6 +18,10 @@ pub struct Remote {
     /// A file holding an admin token; without it the token comes from HOOKRELAY_TOKEN.
     #[arg(long, global = true, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+    /// For an https:// URL: trust only the CA certificates in this PEM file, for a relay whose
+    /// certificate comes from the office's own CA [env: HOOKRELAY_CACERT].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub cacert: Option<PathBuf>,
     /// Print the API's JSON instead of tables, for scripts.
     #[arg(long, global = true)]
     pub json: bool,
@@ -29,7 +33,11 @@ pub(super) fn remote_command(
     f: impl FnOnce(&AdminClient) -> Result<String, ClientError>,
 ) -> ExitCode {
     let result = admin_client::resolve_token(remote.token_file.as_deref()).and_then(|token| {
-        let client = AdminClient::new(&admin_client::resolve_url(remote.url.as_deref()), token);
+        let url = admin_client::resolve_url(remote.url.as_deref());
+        let client = match admin_client::resolve_cacert(remote.cacert.as_deref()) {
+            Some(ca) => AdminClient::with_cacert(&url, token, &ca)?,
+            None => AdminClient::new(&url, token),
+        };
         f(&client)
     });
     match result {

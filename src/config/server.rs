@@ -50,6 +50,11 @@ pub struct TlsSettings {
 impl ServerSettings {
     /// Whether `listen` names only this machine (`127.0.0.1`, `[::1]`, `localhost`): where plain
     /// HTTP is fine, since nothing crosses a network.
+    /// Whether webhooks from sources need a client certificate (`tls_client_ca` is set).
+    pub fn requires_client_cert(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
+    }
+
     pub fn listens_on_loopback(&self) -> bool {
         let host = match self.listen.rsplit_once(':') {
             Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),

@@ -1,6 +1,6 @@
-//! Who may send to a source: its bearer token (`sources.NAME.token`) and the subject of the
-//! client certificate its sender presents (`sources.NAME.client_cert_subject`), checked before
-//! the body is read.
+//! Who may send to a source: a client certificate at all (`server.tls_client_ca`), its subject
+//! (`sources.NAME.client_cert_subject`) and the bearer token (`sources.NAME.token`), checked
+//! before the body is read.
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
@@ -10,8 +10,14 @@ use super::hooks::HookError;
 use crate::config::SourceSettings;
 use crate::tls::peer::PeerSubject;
 
-pub fn authorise(req: &HttpRequest, settings: &SourceSettings) -> Result<(), HookError> {
-    check_client_cert(req, settings)?;
+/// `client_ca`: whether the relay takes webhooks only from senders with a client certificate
+/// (`server.tls_client_ca`).
+pub fn authorise(
+    req: &HttpRequest,
+    settings: &SourceSettings,
+    client_ca: bool,
+) -> Result<(), HookError> {
+    check_client_cert(req, settings, client_ca)?;
     let Some(expected) = &settings.token else {
         return Ok(());
     };
@@ -32,11 +38,21 @@ pub fn authorise(req: &HttpRequest, settings: &SourceSettings) -> Result<(), Hoo
 
 /// The TLS layer has already checked that the certificate chains to `server.tls_client_ca`;
 /// this checks that it is the one this source's sender holds, not another client's.
-fn check_client_cert(req: &HttpRequest, settings: &SourceSettings) -> Result<(), HookError> {
+fn check_client_cert(
+    req: &HttpRequest,
+    settings: &SourceSettings,
+    client_ca: bool,
+) -> Result<(), HookError> {
+    let presented = req.conn_data::<PeerSubject>();
+    if client_ca && presented.is_none() {
+        return Err(HookError::ClientCert(
+            "this relay takes webhooks only from senders presenting a client certificate from its CA (server.tls_client_ca); this connection presented none".into(),
+        ));
+    }
     let Some(expected) = &settings.client_cert_subject else {
         return Ok(());
     };
-    match req.conn_data::<PeerSubject>() {
+    match presented {
         Some(subject) if expected.matches(&subject.0) => Ok(()),
         Some(subject) => Err(HookError::ClientCert(format!(
             "this source takes webhooks only from a client certificate with subject {expected}; this connection presented {subject}"

@@ -230,7 +230,7 @@ async fn receive_webhook(
         .get(&source)
         .filter(|s| s.kind != SourceKind::Rainforest)
         .ok_or_else(|| HookError::UnknownSource(source.clone()))?;
-    authorise(&req, settings)?;
+    authorise(&req, settings, state.settings.server.requires_client_cert())?;
     check_backlog(&state)?;
     let content_type = content_type(&req);
     if settings.kind != SourceKind::TrayCommerce {

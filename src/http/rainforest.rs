@@ -51,7 +51,7 @@ async fn accept_event(
     let Some((source, settings)) = rainforest_source(&state) else {
         return Err(HookError::UnknownSource("rainforest".into()));
     };
-    authorise(&req, settings)?;
+    authorise(&req, settings, state.settings.server.requires_client_cert())?;
     check_backlog(&state)?;
     let body = read_body(&req, payload, &state.settings.server).await?;
     let event = RainforestEvent::parse(&body, &settings.allowed_webhook_hosts).map_err(|e| {

@@ -13,8 +13,9 @@ use x509_parser::objects::{oid2abbrev, oid_registry};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerSubject(pub Vec<(String, String)>);
 
-/// For `HttpServer::on_connect`: stores the presented certificate's subject in the connection's
-/// data. Plain connections and connections without a client certificate store nothing.
+/// For `HttpServer::on_connect`: stores the presented (and by then verified) certificate's
+/// subject in the connection's data. Plain connections and connections without a client
+/// certificate store nothing.
 pub fn on_connect(conn: &dyn Any, data: &mut Extensions) {
     let Some(tls) = conn.downcast_ref::<TlsStream<TcpStream>>() else {
         return;
@@ -23,9 +24,9 @@ pub fn on_connect(conn: &dyn Any, data: &mut Extensions) {
     let Some(leaf) = session.peer_certificates().and_then(|c| c.first()) else {
         return;
     };
-    if let Some(subject) = subject_of(leaf) {
-        data.insert(subject);
-    }
+    // Verified by the handshake already; a subject with no text attributes is still a
+    // certificate presented.
+    data.insert(subject_of(leaf).unwrap_or(PeerSubject(Vec::new())));
 }
 
 /// The subject attributes of a DER certificate; attributes whose value is not text are left out.

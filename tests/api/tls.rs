@@ -259,7 +259,7 @@ fn tls_1_1_is_refused_while_1_2_and_1_3_are_served() {
 }
 
 #[test]
-fn client_certificates_must_come_from_the_configured_ca_and_name_the_source_s_sender() {
+fn webhooks_need_a_client_certificate_from_the_configured_ca_naming_the_source_s_sender() {
     let ca = Ca::new("Test Office CA");
     let clients = Ca::new("CRM Client CA");
     let other = Ca::new("Somebody Else CA");
@@ -283,9 +283,27 @@ fn client_certificates_must_come_from_the_configured_ca_and_name_the_source_s_se
             .is_err(),
         "a certificate from another CA was let in"
     );
+    // Without a certificate: webhooks get 403 with the reason; what needs none still answers.
+    let (status, body) = t
+        .post(&agent(&ca, None), "salesforce", "006C3")
+        .expect("answered");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["type"], "client_certificate");
     assert!(
-        t.post(&agent(&ca, None), "salesforce", "006C3").is_err(),
-        "a client without a certificate was let in"
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("server.tls_client_ca"),
+        "{body}"
+    );
+    let health = agent(&ca, None)
+        .get(&t.url("/healthz"))
+        .call()
+        .expect("health answers");
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(
+        t.status(&agent(&ca, None))["tls"]["client_certificates"],
+        true
     );
 
     // The right CA, but not the sender this source names: 403 with a JSON reason.

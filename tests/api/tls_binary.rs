@@ -98,6 +98,28 @@ fn curl_posts_over_https_to_the_real_binary_and_sighup_serves_a_renewed_certific
         .expect("curl runs");
     assert_eq!(String::from_utf8_lossy(&plain.stdout), "000");
 
+    // The operator commands reach it with --cacert (or HOOKRELAY_CACERT), as curl does.
+    let cli = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["status", "--url", &base])
+            .args(extra)
+            .env("HOOKRELAY_TOKEN", crate::helpers::ADMIN_TOKEN)
+            .env_remove("HOOKRELAY_CACERT")
+            .output()
+            .expect("the CLI runs")
+    };
+    let ca_arg = ca_file.display().to_string();
+    let out = cli(&["--cacert", &ca_arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("UK"));
+    let out = cli(&[]);
+    assert!(!out.status.success(), "a CA nobody trusts was accepted");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not reach the relay"));
+
     install(h.dir.path(), &next_ca.server("relay.example.com"));
     relay.signal(libc::SIGHUP);
     wait_until(

@@ -68,7 +68,7 @@ pub fn status_json(state: &IntakeState) -> Result<Value, AdminError> {
             "not_after": info.not_after_text(),
             "not_after_unix": info.not_after,
             "days_left": info.seconds_left(crate::tls::unix_now()) / 86_400,
-            "client_certificates": state.settings.server.tls.as_ref().is_some_and(|s| s.client_ca.is_some()),
+            "client_certificates": state.settings.server.requires_client_cert(),
             "reload_refused": t.refused().map(|(at, why)| json!({
                 "at": crate::tls::pair::rfc3339(at),
                 "error": why,
