@@ -17,6 +17,7 @@ command -v lintian >/dev/null || need+=(lintian)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -26,9 +27,11 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 arch=$(dpkg --print-architecture)
 out=target/packaging-test
 rm -rf "$out" && mkdir -p "$out"
-# cargo-deb clears target/debian on every run, so each build is moved aside.
-bash packaging/build-deb.sh >/dev/null && mv "target/debian/hookrelay_${version}-1_${arch}.deb" "$out/"
-DEB_VERSION="${version}-2" bash packaging/build-deb.sh >/dev/null && mv "target/debian/hookrelay_${version}-2_${arch}.deb" "$out/"
+# Where cargo and cargo-deb put their output: ./target unless CARGO_TARGET_DIR says otherwise.
+target=${CARGO_TARGET_DIR:-target}
+# cargo-deb clears its debian/ on every run, so each build is moved aside.
+bash packaging/build-deb.sh >/dev/null && mv "$target/debian/hookrelay_${version}-1_${arch}.deb" "$out/"
+DEB_VERSION="${version}-2" bash packaging/build-deb.sh >/dev/null && mv "$target/debian/hookrelay_${version}-2_${arch}.deb" "$out/"
 deb_n="$out/hookrelay_${version}-1_${arch}.deb"
 deb_n1="$out/hookrelay_${version}-2_${arch}.deb"
 check "both packages were built" test -f "$deb_n" -a -f "$deb_n1"
@@ -79,11 +82,26 @@ check "installed config passes check-config" in_root hookrelay check-config --co
 check "system user hookrelay exists" in_root getent passwd hookrelay
 check "config is root:hookrelay 0640" test "$(in_root stat -c '%U:%G %a' /etc/hookrelay/config.toml)" = "root:hookrelay 640"
 check "state dir is hookrelay:hookrelay 0750" test "$(in_root stat -c '%U:%G %a' /var/lib/hookrelay)" = "hookrelay:hookrelay 750"
+check "TLS dir is root:hookrelay 0750" test "$(in_root stat -c '%U:%G %a' /etc/hookrelay/tls)" = "root:hookrelay 750"
+# The README's way to put a certificate there (what its certbot deploy hook does), then the
+# config that uses it, checked as the service's user: it can read a root:hookrelay 0640 key.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost -keyout "$out/privkey.pem" -out "$out/fullchain.pem" 2>/dev/null
+cp "$out/fullchain.pem" "$out/privkey.pem" "$root/tmp/"
+in_root install -m 0640 -o root -g hookrelay /tmp/fullchain.pem /tmp/privkey.pem /etc/hookrelay/tls/
+sed 's|^\[server\]$|[server]\ntls_cert = "/etc/hookrelay/tls/fullchain.pem"\ntls_key = "/etc/hookrelay/tls/privkey.pem"|' \
+  "$root/etc/hookrelay/config.toml" > "$root/tmp/tls.toml" && chmod 644 "$root/tmp/tls.toml"
+check "the service user reads a root:hookrelay 0640 key in the TLS dir" \
+  chroot --userspec=hookrelay:hookrelay "$root" sh -c 'cat /etc/hookrelay/tls/privkey.pem >/dev/null'
+check "check-config, as hookrelay, accepts the TLS files there" \
+  chroot --userspec=hookrelay:hookrelay "$root" hookrelay check-config --config /tmp/tls.toml
+check "a key in the TLS dir is not readable by others" \
+  bash -c "! chroot --userspec=nobody:nogroup '$root' cat /etc/hookrelay/tls/privkey.pem 2>/dev/null"
 check "man page is installed" test -s "$root/usr/share/man/man1/hookrelay.1.gz"
 # The unit as installed, checked by this host's systemd (the chroot has none); only the binary's
 # path points at the build, and the man page check is skipped (it is not installed on the host).
 unit_dir=$(mktemp -d)
-sed "s|/usr/bin/hookrelay|$PWD/target/release/hookrelay|g" "$root/usr/lib/systemd/system/hookrelay.service" > "$unit_dir/hookrelay.service"
+sed "s|/usr/bin/hookrelay|$(cd "$target/release" && pwd)/hookrelay|g" "$root/usr/lib/systemd/system/hookrelay.service" > "$unit_dir/hookrelay.service"
 verify=$(systemd-analyze verify "$unit_dir/hookrelay.service" 2>&1 | grep -v "man hookrelay" || true)
 rm -rf "$unit_dir"
 if [ -z "$verify" ]; then pass "systemd-analyze verify of the installed unit"; else fail "systemd-analyze verify:"; echo "$verify"; fi
@@ -114,14 +132,22 @@ for i in 1 2 3; do
     -d "{\"id\":\"pkg-$i\",\"name\":\"Package test $i\",\"country\":\"UK\",\"amount\":100}")
   check "notification pkg-$i accepted (202)" test "$code" = 202
 done
+# What `systemctl reload hookrelay` sends (ExecReload): the relay must keep serving.
+kill -HUP "$relay_pid"; sleep 0.5
+check "still serving after SIGHUP (reload)" curl -sf "http://127.0.0.1:$port/healthz" -o /dev/null
 check "stops with exit 0 on SIGTERM" stop_relay
 check "journal says the placeholder region is not configured" grep -q "Region UK is not configured yet" "$root/run1.log"
 
 # ---- upgrade N -> N+1 with a queued backlog ----------------------------------------------------
+# An admin's own mode for the TLS dir, recorded the Debian way: upgrades must keep it.
+in_root dpkg-statoverride --update --add root hookrelay 0710 /etc/hookrelay/tls
 check "upgrade: maintainer scripts succeed" in_root apt-get install -y -qq "/tmp/$(basename "$deb_n1")"
 check "upgrade: version is N+1" test "$(in_root dpkg-query -W -f '${Version}' hookrelay)" = "${version}-2"
 check "upgrade kept the edited config" grep -q "127.0.0.1:$port" "$root/etc/hookrelay/config.toml"
 check "upgrade kept config modes" test "$(in_root stat -c '%U:%G %a' /etc/hookrelay/config.toml)" = "root:hookrelay 640"
+check "upgrade kept the TLS dir's statoverride" test "$(in_root stat -c '%U:%G %a' /etc/hookrelay/tls)" = "root:hookrelay 710"
+check "upgrade kept the certificate" test -s "$root/etc/hookrelay/tls/fullchain.pem"
+in_root dpkg-statoverride --remove /etc/hookrelay/tls
 check "relay starts after the upgrade" start_relay run2.log
 check "the queued deliveries are still there" grep -q "Resuming 3 pending deliveries for region UK" "$root/run2.log"
 check "stops with exit 0 after the upgrade" stop_relay
