@@ -60,6 +60,9 @@ fn a_good_pair_reports_its_names_and_issuer() {
     assert!(info.not_after > info.not_before);
 }
 
+/// A certificate file's text, a key file's text, and the error expected of the pair.
+type Case<'a> = (&'a str, &'a str, fn(&TlsError) -> bool);
+
 #[test]
 fn each_broken_pair_says_what_is_wrong() {
     let dir = tempfile::tempdir().expect("dir");
@@ -67,7 +70,7 @@ fn each_broken_pair_says_what_is_wrong() {
     let (cert, key, _) = issue(&ca, "relay", &["relay.example.com"]);
     let (_, other_key, _) = issue(&ca, "other", &["other.example.com"]);
     let (no_names, no_names_key, _) = issue(&ca, "relay", &[]);
-    let cases: [(&str, &str, fn(&TlsError) -> bool); 6] = [
+    let cases: [Case; 6] = [
         (&cert, &other_key, |e| {
             matches!(e, TlsError::KeyMismatch { .. })
         }),
