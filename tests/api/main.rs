@@ -6,8 +6,9 @@
 //! the last record), fill its disk (`disk.rs`: a tmpfs that fills up, an injected `fdatasync`
 //! failure, a start on a full disk) or starve it (`slow_clients.rs`: stalled bodies under a
 //! small open-file limit). `upgrade.rs` opens a store the previous release wrote and crashed
-//! (`tests/fixtures/`); `any_input.rs` holds the property tests; the rest are named for what
-//! they exercise.
+//! (`tests/fixtures/`); `any_input.rs` holds the property tests; `presets.rs` posts the samples of
+//! `examples/*/` through their presets, and `alertmanager.rs` runs the real Alertmanager against
+//! the relay; the rest are named for what they exercise.
 
 mod fake_slack;
 mod fake_web_api;
@@ -15,6 +16,7 @@ mod helpers;
 mod tls_support;
 
 mod admin;
+mod alertmanager;
 mod any_input;
 mod approvals;
 mod binary;
@@ -28,6 +30,7 @@ mod intake;
 mod layers;
 mod lookup;
 mod ops;
+mod presets;
 mod proxy;
 mod recovery;
 mod service;
