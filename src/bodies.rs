@@ -1,19 +1,42 @@
 //! The sources' answers to the store's questions about bodies (`store::bodies::Bodies`): a
-//! repeat is a body whose parsed fields are the same, and Tray's notifications are coalesced
-//! under their seller, scope and act.
+//! repeat is a body whose parsed fields are the same (for a generic source, once its `ignore`d
+//! pointers are left out), and Tray's notifications are coalesced under their seller, scope and
+//! act.
 
+use std::collections::HashMap;
+
+use crate::config::Settings;
 use crate::model::SourceKind;
 use crate::sources::Record;
 use crate::store::bodies::Bodies;
 
-pub struct SourceBodies;
+pub struct SourceBodies {
+    /// Per generic source, the pointers whose changes are not a new version.
+    ignore: HashMap<String, Vec<String>>,
+}
+
+impl SourceBodies {
+    pub fn new(settings: &Settings) -> SourceBodies {
+        let ignore = settings
+            .sources
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), s.generic.as_ref()?.ignore.clone())))
+            .filter(|(_, ignore)| !ignore.is_empty())
+            .collect();
+        SourceBodies { ignore }
+    }
+}
 
 impl Bodies for SourceBodies {
-    fn same(&self, kind: SourceKind, old: &str, new: &str) -> bool {
+    fn same(&self, source: &str, kind: SourceKind, old: &str, new: &str) -> bool {
         match (
             Record::parse(kind, old.as_bytes()),
             Record::parse(kind, new.as_bytes()),
         ) {
+            (Ok(Record::Generic(a)), Ok(Record::Generic(b))) => match self.ignore.get(source) {
+                Some(ignore) => crate::sources::generic::same(&a, &b, ignore),
+                None => a == b,
+            },
             (Ok(a), Ok(b)) => a == b,
             _ => old == new,
         }

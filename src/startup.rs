@@ -89,7 +89,8 @@ impl Application {
         let tls = crate::tls::start(&settings.server)?;
 
         // The sources tell the store what makes a repeat and what Tray coalesces under.
-        let store = open_when_room(&settings)?.with_bodies(Arc::new(crate::bodies::SourceBodies));
+        let store = open_when_room(&settings)?
+            .with_bodies(Arc::new(crate::bodies::SourceBodies::new(&settings)));
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let scheduler_tx = events_tx.clone();

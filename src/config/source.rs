@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::cert_subject::CertSubject;
-use super::generic::{GenericSettings, MAX_FIELDS};
+use super::generic::{template_pointers, GenericSettings, OnRepeat, MAX_FIELDS};
 use super::raw::RawSource;
 use super::region::RegionSettings;
 use super::signature::{inbound_signature, InboundSignature};
@@ -119,6 +119,9 @@ fn source_settings(
         only_for("title", s.title.is_some(), SourceKind::Generic)?;
     }
     only_for("fields", s.fields.is_some(), SourceKind::Generic)?;
+    only_for("on_repeat", s.on_repeat.is_some(), SourceKind::Generic)?;
+    only_for("ignore", s.ignore.is_some(), SourceKind::Generic)?;
+    only_for("marks", s.marks.is_some(), SourceKind::Generic)?;
     for (field, set) in approval::approval_keys(s) {
         only_for(field, set, SourceKind::Approval)?;
     }
@@ -287,12 +290,65 @@ fn status_rules(name: &str, s: &RawSource) -> Result<Option<StatusRules>, Config
 
 fn generic_settings(name: &str, s: &RawSource) -> Result<GenericSettings, ConfigError> {
     let key = |field: &str| format!("sources.{name}.{field}");
-    if let Some(p) = s.id.as_deref().filter(|p| !p.starts_with('/')) {
+    let id = match s.id.as_deref().map(str::trim) {
+        None => None,
+        // A bare pointer, as before templates: the whole key is that one field.
+        Some(p) if p.starts_with('/') && !p.contains('{') => Some(format!("{{{p}}}")),
+        Some(t) if !template_pointers(t).is_empty() => Some(t.to_string()),
+        Some(t) => {
+            return Err(ConfigError::invalid(
+                &key("id"),
+                t,
+                "names no field: give a JSON pointer or a template of {/pointer}s",
+                "\"/order/id\" or \"{/groupKey}|{/status}\"",
+            ))
+        }
+    };
+    let on_repeat = match s.on_repeat.as_deref() {
+        None | Some("duplicate") => OnRepeat::Duplicate,
+        Some("update") => OnRepeat::Update,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                &key("on_repeat"),
+                other,
+                "is neither \"duplicate\" nor \"update\"",
+                "\"update\"",
+            ))
+        }
+    };
+    if on_repeat == OnRepeat::Update && id.is_none() {
         return Err(ConfigError::invalid(
-            &key("id"),
+            &key("on_repeat"),
+            "update",
+            "needs sources.NAME.id: versions are told apart by their key",
+            "id = \"{/groupKey}\"",
+        ));
+    }
+    let ignore = s.ignore.clone().unwrap_or_default();
+    if !ignore.is_empty() && on_repeat != OnRepeat::Update {
+        return Err(ConfigError::invalid(
+            &key("ignore"),
+            ignore.join(", "),
+            "only matters with on_repeat = \"update\" (a duplicate ignores everything)",
+            "on_repeat = \"update\"",
+        ));
+    }
+    if let Some(p) = ignore.iter().find(|p| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("ignore"),
+            p,
+            "is not a JSON pointer (`*` stands for any one key or index)",
+            "[\"/alerts/*/startsAt\"]",
+        ));
+    }
+    let marks: Vec<(String, std::collections::BTreeMap<String, String>)> =
+        s.marks.clone().unwrap_or_default().into_iter().collect();
+    if let Some((p, _)) = marks.iter().find(|(p, _)| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("marks"),
             p,
             "is not a JSON pointer",
-            "\"/order/id\"",
+            "{ \"/status\" = { firing = \"🔥\", resolved = \"✅\" } }",
         ));
     }
     let fields = s.fields.clone().unwrap_or_default();
@@ -313,11 +369,14 @@ fn generic_settings(name: &str, s: &RawSource) -> Result<GenericSettings, Config
         ));
     }
     Ok(GenericSettings {
-        id_pointer: s.id.clone(),
+        id,
+        on_repeat,
+        ignore,
         title: s
             .title
             .clone()
             .unwrap_or_else(|| format!("Notification from {name}")),
+        marks,
         fields,
     })
 }

@@ -366,3 +366,54 @@ fn a_client_certificate_subject_needs_the_relay_to_ask_for_client_certificates()
     let want = s.sources["crm"].client_cert_subject.as_ref().unwrap();
     assert_eq!(want.to_string(), "CN=crm.example.com");
 }
+
+#[test]
+fn generic_keys_versions_ignore_and_marks_are_checked() {
+    use crate::config::generic::OnRepeat;
+    let with = |lines: &str| {
+        format!("{GOOD}\n[sources.am]\nkind = \"generic\"\nregion = \"UK\"\n{lines}\n")
+    };
+    let s = Settings::parse(&with("id = \"/groupKey\"")).unwrap();
+    let g = s.sources["am"].generic.clone().unwrap();
+    assert_eq!(
+        g.id.as_deref(),
+        Some("{/groupKey}"),
+        "a bare pointer is a one-field template"
+    );
+    assert_eq!(g.on_repeat, OnRepeat::Duplicate);
+    let s = Settings::parse(&with(
+        "id = \"{/groupKey}|{/status}\"\non_repeat = \"update\"\nignore = [\"/alerts/*/startsAt\"]\nmarks = { \"/status\" = { resolved = \"✅\" } }",
+    ))
+    .unwrap();
+    let g = s.sources["am"].generic.clone().unwrap();
+    assert_eq!(g.id.as_deref(), Some("{/groupKey}|{/status}"));
+    assert_eq!(g.on_repeat, OnRepeat::Update);
+    assert_eq!(g.ignore, ["/alerts/*/startsAt"]);
+    assert_eq!(g.marks[0].0, "/status");
+    for (lines, says) in [
+        ("id = \"groupKey\"", "sources.am.id"),
+        (
+            "id = \"/k\"\non_repeat = \"replace\"",
+            "is neither \"duplicate\" nor \"update\"",
+        ),
+        ("on_repeat = \"update\"", "needs sources.NAME.id"),
+        (
+            "id = \"/k\"\nignore = [\"/t\"]",
+            "only matters with on_repeat",
+        ),
+        (
+            "id = \"/k\"\non_repeat = \"update\"\nignore = [\"t\"]",
+            "is not a JSON pointer",
+        ),
+        ("marks = { status = { ok = \"✅\" } }", "sources.am.marks"),
+    ] {
+        let err = Settings::parse(&with(lines)).unwrap_err().to_string();
+        assert!(err.contains(says), "{lines}: {err}");
+    }
+    let err = Settings::parse(&format!(
+        "{GOOD}\n[sources.crm]\nkind = \"opportunity\"\non_repeat = \"update\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("on_repeat"), "{err}");
+}

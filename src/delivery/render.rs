@@ -79,22 +79,45 @@ pub fn render_value(
                 },
                 _,
             ) => rainforest::render(event_name, &payload),
-            (Record::Generic(doc), _) => {
-                let fallback = GenericSettings {
-                    id_pointer: None,
-                    // A source no longer configured (or the send-test message): its own title if it
-                    // has one, else "Notification from SOURCE".
-                    title: "{/title}".to_string(),
-                    fields: Vec::new(),
-                };
+            (Record::Generic(doc), kind) => {
+                // A source no longer configured (or the send-test message): its own title if it
+                // has one, else "Notification from SOURCE".
+                let fallback = GenericSettings::titled("{/title}");
                 let settings = sources
                     .get(&notification.source)
                     .and_then(|s| s.generic.as_ref())
                     .unwrap_or(&fallback);
-                generic::render(&doc, settings, &notification.source)
+                render_generic(notification, &doc, kind, settings)
             }
         },
     )
+}
+
+/// A generic notification's payloads: a follow-up (or thread reply) names what its version
+/// changed; an edit and every other message show the newest version.
+fn render_generic(
+    n: &Notification,
+    latest: &Value,
+    kind: &MessageKind,
+    settings: &GenericSettings,
+) -> Value {
+    let doc = |v: u32| match n
+        .version(v)
+        .and_then(|raw| Record::parse(n.kind, raw.as_bytes()).ok())
+    {
+        Some(Record::Generic(d)) => Some(d),
+        _ => None,
+    };
+    match kind {
+        MessageKind::Changes { version } | MessageKind::ThreadReply { version, .. } => {
+            match (doc(version.saturating_sub(1)), doc(*version)) {
+                (Some(old), Some(new)) => generic::render_changes(&old, &new, settings, &n.source),
+                (_, Some(new)) => generic::render(&new, settings, &n.source),
+                _ => generic::render(latest, settings, &n.source),
+            }
+        }
+        _ => generic::render(latest, settings, &n.source),
+    }
 }
 
 /// An approval request's payloads: the request with its buttons, the decision as shown in

@@ -294,15 +294,16 @@ async fn store_webhook(
         }
         SourceKind::Generic => {
             let doc = parse_json(body)?;
-            let fallback = GenericSettings {
-                id_pointer: None,
-                title: String::new(),
-                fields: Vec::new(),
-            };
-            let key = generic::parse(&doc, settings.generic.as_ref().unwrap_or(&fallback))
-                .map_err(HookError::Invalid)?;
+            let fallback = GenericSettings::default();
+            let generic = settings.generic.as_ref().unwrap_or(&fallback);
+            let key = generic::parse(&doc, generic).map_err(HookError::Invalid)?;
             let raw = String::from_utf8_lossy(body).into_owned();
-            (doc, raw, key.map_or(Idempotency::None, Idempotency::Dedupe))
+            let idempotency = match (key, generic.on_repeat) {
+                (None, _) => Idempotency::None,
+                (Some(k), generic::OnRepeat::Duplicate) => Idempotency::Dedupe(k),
+                (Some(k), generic::OnRepeat::Update) => Idempotency::Versioned(k),
+            };
+            (doc, raw, idempotency)
         }
         SourceKind::TrayCommerce => {
             let n = TrayNotification::parse(body, content_type).map_err(|e| match e {

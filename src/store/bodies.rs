@@ -4,8 +4,8 @@
 use crate::model::SourceKind;
 
 pub trait Bodies: Send + Sync {
-    /// Whether two bodies of `kind` say the same: a repeat, not a new version.
-    fn same(&self, kind: SourceKind, old: &str, new: &str) -> bool;
+    /// Whether two bodies of `kind` from `source` say the same: a repeat, not a new version.
+    fn same(&self, source: &str, kind: SourceKind, old: &str, new: &str) -> bool;
     /// The coalescing key a stored body was filed under (Tray's), for the purge.
     fn coalesce_key(&self, kind: SourceKind, raw: &str) -> Option<String>;
 }
@@ -15,7 +15,7 @@ pub trait Bodies: Send + Sync {
 pub struct Plain;
 
 impl Bodies for Plain {
-    fn same(&self, _: SourceKind, old: &str, new: &str) -> bool {
+    fn same(&self, _: &str, _: SourceKind, old: &str, new: &str) -> bool {
         old == new
     }
 

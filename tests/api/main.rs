@@ -26,6 +26,7 @@ mod compressed;
 mod crash;
 mod delivery;
 mod disk;
+mod generic_versions;
 mod intake;
 mod layers;
 mod lookup;

@@ -167,7 +167,7 @@ impl BatchState<'_> {
             // compared, so this is a new notification and the key now points at it.
             return Ok(Accepted::New(self.create(new, Some(index), 0)?.0));
         }
-        let same = self.bodies.same(n.kind, &n.raw, &new.raw);
+        let same = self.bodies.same(&n.source, n.kind, &n.raw, &new.raw);
         if same {
             return Ok(Accepted::Duplicate(id));
         }
