@@ -192,7 +192,7 @@ fn a_change_only_in_an_ignored_pointer_is_a_duplicate() {
     // The preset ignores /alerts/*/startsAt and /truncatedAlerts: an alert that fired again.
     let mut refired = firing.clone();
     refired["alerts"][1]["startsAt"] = "2024-05-14T09:30:00.123Z".into();
-    refired["truncatedAlerts"] = 0.into();
+    refired["truncatedAlerts"] = 1.into();
     let answer = post(&app, "alertmanager", refired.to_string().as_bytes(), &am);
     assert_eq!(status(&answer), (200, "duplicate"), "{}", answer.text);
     // Another pointer changed: a new version, posted as a follow-up naming the change.
