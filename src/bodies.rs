@@ -13,6 +13,8 @@ use crate::store::bodies::Bodies;
 pub struct SourceBodies {
     /// Per generic source, the pointers whose changes are not a new version.
     ignore: HashMap<String, Vec<String>>,
+    /// Per generic source, the values that close a message (`closed_when`).
+    closed_when: HashMap<String, Vec<(String, String)>>,
 }
 
 impl SourceBodies {
@@ -23,7 +25,16 @@ impl SourceBodies {
             .filter_map(|(name, s)| Some((name.clone(), s.generic.as_ref()?.ignore.clone())))
             .filter(|(_, ignore)| !ignore.is_empty())
             .collect();
-        SourceBodies { ignore }
+        let closed_when = settings
+            .sources
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), s.generic.as_ref()?.closed_when.clone())))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        SourceBodies {
+            ignore,
+            closed_when,
+        }
     }
 }
 
@@ -39,6 +50,22 @@ impl Bodies for SourceBodies {
             },
             (Ok(a), Ok(b)) => a == b,
             _ => old == new,
+        }
+    }
+
+    fn starts_anew(&self, source: &str, kind: SourceKind, old: &str, new: &str) -> bool {
+        let Some(closing) = self.closed_when.get(source) else {
+            return false;
+        };
+        match (
+            Record::parse(kind, old.as_bytes()),
+            Record::parse(kind, new.as_bytes()),
+        ) {
+            (Ok(Record::Generic(a)), Ok(Record::Generic(b))) => {
+                crate::sources::generic::closes(&a, closing)
+                    && !crate::sources::generic::closes(&b, closing)
+            }
+            _ => false,
         }
     }
 

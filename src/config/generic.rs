@@ -31,6 +31,10 @@ pub struct GenericSettings {
     pub ignore: Vec<String>,
     /// Header template, e.g. `"New order {/order/id}"`.
     pub title: String,
+    /// (pointer, value) pairs any of which closes a message (`/status` = `resolved`): the next
+    /// version with other content starts a new message, as a new incident should, instead of
+    /// editing one far up the channel.
+    pub closed_when: Vec<(String, String)>,
     /// Marks put before the title, by the value at a pointer (`/status`: `resolved` → ✅), so
     /// that a channel reader sees the state before reading the words.
     pub marks: Vec<(String, BTreeMap<String, String>)>,

@@ -204,6 +204,7 @@ pub struct RawSource {
     pub on_repeat: Option<String>,
     pub ignore: Option<Vec<String>>,
     pub marks: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    pub closed_when: Option<BTreeMap<String, String>>,
     pub title: Option<String>,
     pub fields: Option<Vec<(String, String)>>,
     pub status_field: Option<String>,

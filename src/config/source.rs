@@ -122,6 +122,7 @@ fn source_settings(
     only_for("on_repeat", s.on_repeat.is_some(), SourceKind::Generic)?;
     only_for("ignore", s.ignore.is_some(), SourceKind::Generic)?;
     only_for("marks", s.marks.is_some(), SourceKind::Generic)?;
+    only_for("closed_when", s.closed_when.is_some(), SourceKind::Generic)?;
     for (field, set) in approval::approval_keys(s) {
         only_for(field, set, SourceKind::Approval)?;
     }
@@ -341,6 +342,28 @@ fn generic_settings(name: &str, s: &RawSource) -> Result<GenericSettings, Config
             "[\"/alerts/*/startsAt\"]",
         ));
     }
+    let closed_when: Vec<(String, String)> =
+        s.closed_when.clone().unwrap_or_default().into_iter().collect();
+    if !closed_when.is_empty() && on_repeat != OnRepeat::Update {
+        return Err(ConfigError::invalid(
+            &key("closed_when"),
+            closed_when
+                .iter()
+                .map(|(p, v)| format!("{p} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "only matters with on_repeat = \"update\"",
+            "on_repeat = \"update\"",
+        ));
+    }
+    if let Some((p, _)) = closed_when.iter().find(|(p, _)| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("closed_when"),
+            p,
+            "is not a JSON pointer",
+            "{ \"/status\" = \"resolved\" }",
+        ));
+    }
     let marks: Vec<(String, std::collections::BTreeMap<String, String>)> =
         s.marks.clone().unwrap_or_default().into_iter().collect();
     if let Some((p, _)) = marks.iter().find(|(p, _)| !p.starts_with('/')) {
@@ -376,6 +399,7 @@ fn generic_settings(name: &str, s: &RawSource) -> Result<GenericSettings, Config
             .title
             .clone()
             .unwrap_or_else(|| format!("Notification from {name}")),
+        closed_when,
         marks,
         fields,
     })

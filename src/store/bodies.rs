@@ -6,6 +6,11 @@ use crate::model::SourceKind;
 pub trait Bodies: Send + Sync {
     /// Whether two bodies of `kind` from `source` say the same: a repeat, not a new version.
     fn same(&self, source: &str, kind: SourceKind, old: &str, new: &str) -> bool;
+    /// Whether `new`, a version with other content than `old`, starts a new notification under
+    /// the same key because `old` closed its message (a resolved alert that fires again).
+    fn starts_anew(&self, _source: &str, _kind: SourceKind, _old: &str, _new: &str) -> bool {
+        false
+    }
     /// The coalescing key a stored body was filed under (Tray's), for the purge.
     fn coalesce_key(&self, kind: SourceKind, raw: &str) -> Option<String>;
 }

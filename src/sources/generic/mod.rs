@@ -46,13 +46,86 @@ pub fn parse(doc: &Value, settings: &GenericSettings) -> Result<Option<String>, 
             }
         }
     }
-    let key = fill(template, doc);
+    let key = fill_key(template, doc);
     if key.chars().count() > KEY_MAX {
         return Err(InvalidRecord(format!(
             "the idempotency key made from {template} is longer than {KEY_MAX} characters"
         )));
     }
     Ok(Some(key))
+}
+
+/// Whether a body has any of the values that close its message (`closed_when`).
+pub fn closes(doc: &Value, closing: &[(String, String)]) -> bool {
+    closing.iter().any(|(pointer, value)| {
+        doc.pointer(pointer)
+            .and_then(scalar_text)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
+    })
+}
+
+/// The key a template makes. When the template has text of its own (`"{/a}|{/b}"`), `%` and
+/// that text's characters are percent-encoded in the values, so that two different bodies
+/// cannot make one key (`a = "x|y", b = "z"` against `a = "x", b = "y|z"`). A one-field key is
+/// the value as it is, as before templates.
+fn fill_key(template: &str, doc: &Value) -> String {
+    let literal: String = split(template)
+        .into_iter()
+        .filter_map(|part| match part {
+            Part::Text(t) => Some(t),
+            Part::Pointer(_) => None,
+        })
+        .collect();
+    let mut out = String::new();
+    for part in split(template) {
+        match part {
+            Part::Text(t) => out.push_str(t),
+            Part::Pointer(p) => {
+                let value = doc.pointer(p).and_then(scalar_text).unwrap_or_default();
+                for c in value.chars() {
+                    if !literal.is_empty() && (c == '%' || literal.contains(c)) {
+                        let mut buf = [0u8; 4];
+                        for b in c.encode_utf8(&mut buf).bytes() {
+                            out.push_str(&format!("%{b:02X}"));
+                        }
+                    } else {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A piece of a template.
+enum Part<'a> {
+    /// Text as written.
+    Text(&'a str),
+    /// A `{/pointer}`, without its braces.
+    Pointer(&'a str),
+}
+
+/// A template cut into its text and its pointers; an unclosed `{/` is text.
+fn split(template: &str) -> Vec<Part<'_>> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{/") {
+        match rest[start..].find('}') {
+            Some(end) => {
+                if start > 0 {
+                    parts.push(Part::Text(&rest[..start]));
+                }
+                parts.push(Part::Pointer(&rest[start + 1..start + end]));
+                rest = &rest[start + end + 1..];
+            }
+            None => break,
+        }
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest));
+    }
+    parts
 }
 
 /// Replaces every `{/pointer}` with the value found there (empty when absent).

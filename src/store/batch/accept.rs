@@ -171,6 +171,11 @@ impl BatchState<'_> {
         if same {
             return Ok(Accepted::Duplicate(id));
         }
+        if self.bodies.starts_anew(&n.source, n.kind, &n.raw, &new.raw) {
+            // The stored message was closed (resolved): this is a new one, and the key now
+            // points at it.
+            return Ok(Accepted::New(self.create(new, Some(index), 0)?.0));
+        }
         let previous = Version {
             received_at_ms: n.received_at_ms,
             raw: std::mem::take(&mut n.raw),
