@@ -23,6 +23,7 @@ pub mod policy;
 pub mod rate_limit;
 pub mod render;
 pub mod scheduler;
+mod versioned;
 pub mod web_api;
 mod webhook;
 pub mod worker;

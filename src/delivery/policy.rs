@@ -117,7 +117,9 @@ pub fn classify_web_api(method: Method, answer: &Answer, channel_from_record: bo
         }
         Err(ApiError::Slack(error)) => error,
     };
-    let reason = format!("{} answered {error}", method.name());
+    // A whole clause naming who answered, so it reads alone (a dead letter) and as the start
+    // of the region's pause note, which must not say "answered" twice.
+    let reason = format!("Slack answered {} with {error}", method.name());
     match error.as_str() {
         "ratelimited" | "rate_limited" => RetryAction::RateLimited {
             wait: retry_after
@@ -267,7 +269,7 @@ mod tests {
             assert_eq!(
                 classify_web_api(post, &error(word), false),
                 RetryAction::PauseRegion {
-                    reason: format!("chat.postMessage answered {word}")
+                    reason: format!("Slack answered chat.postMessage with {word}")
                 },
                 "{word}"
             );

@@ -241,13 +241,15 @@ impl Worker {
 
         let mut pause = None;
         let mut paused = None;
+        // `reason` says who answered what (a Web API reason does already; a webhook's status
+        // gets "Slack answered" from its caller below), so the note is one sentence.
         let region_paused = |reason: &str, delivery: &Delivery| {
             let setting = self
                 .regions
                 .get(&delivery.region)
                 .map_or("webhook_url", |r| r.target.setting_name());
             format!(
-                "Slack answered {reason}; fix regions.{}.{setting}, restart, then resume the region",
+                "{reason}; fix regions.{}.{setting}, restart, then resume the region",
                 delivery.region
             )
         };
@@ -302,7 +304,7 @@ impl Worker {
             RetryAction::Permanent { reason }
                 if webhook_gone(&answer) && delivery.url.is_none() =>
             {
-                let why = region_paused(&reason, &delivery);
+                let why = region_paused(&format!("Slack answered {reason}"), &delivery);
                 paused = Some(why.clone());
                 Outcome::RegionPaused { reason: why }
             }

@@ -247,7 +247,7 @@ impl Interactivity {
         else {
             return Ok(false);
         };
-        let args = json!({"trigger_id": trigger, "view": reject_modal(&request, n.id)});
+        let args = json!({"trigger_id": trigger, "view": reject_modal(&request, n.id, n.latest_version())});
         let answer = self.transport.call_api(
             &self.settings.slack.api_url,
             Method::ViewsOpen,

@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use crate::sources::approval::{
-    SlackUser, ACTIONS_BLOCK, APPROVE, CHOICE, REASON_BLOCK, REJECT, REJECT_MODAL, REJECT_REASON,
+    parse_block_id, SlackUser, ACTIONS_BLOCK, APPROVE, CHOICE, REASON_BLOCK, REJECT, REJECT_MODAL,
+    REJECT_REASON,
 };
 use crate::store::click::ClickKind;
 
@@ -55,10 +56,8 @@ pub fn parse(p: &Value) -> Interaction {
 fn block_action(p: &Value, user: SlackUser) -> Interaction {
     let action = &p["actions"][0];
     let block_id = action["block_id"].as_str().unwrap_or("");
-    let Some((block, id)) = block_id.split_once(':') else {
-        return Interaction::Unknown(format!("an action in block {block_id:?}"));
-    };
-    let Ok(notification_id) = id.parse::<u64>() else {
+    // `block:id:version`, or `block:id` on a message posted before block ids had versions.
+    let Some((block, notification_id)) = parse_block_id(block_id) else {
         return Interaction::Unknown(format!("an action in block {block_id:?}"));
     };
     let action_id = action["action_id"].as_str().unwrap_or("");
@@ -100,8 +99,18 @@ fn submission(p: &Value, user: SlackUser) -> Interaction {
     Interaction::Submission {
         notification_id,
         user,
-        reason: text(&view["state"]["values"]["reason"]["reason"]["value"]).unwrap_or_default(),
+        reason: modal_reason(&view["state"]["values"], notification_id).unwrap_or_default(),
     }
+}
+
+/// The reason typed in the modal: in its versioned input block, or in the block `reason` of a
+/// modal opened before block ids had versions.
+fn modal_reason(values: &Value, notification_id: u64) -> Option<String> {
+    let block = values.as_object()?.iter().find_map(|(id, block)| {
+        let ours = id == "reason" || parse_block_id(id) == Some((REASON_BLOCK, notification_id));
+        ours.then_some(block)
+    })?;
+    text(&block["reason"]["value"])
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -172,6 +181,41 @@ mod tests {
         );
     }
 
+    /// Buttons name a version since block ids got one; those on messages posted before (two
+    /// parts) must keep working, and both forms name the same request.
+    #[test]
+    fn clicks_on_old_and_versioned_block_ids_name_the_request() {
+        for block in ["hookrelay_approval:7", "hookrelay_approval:7:3"] {
+            let state = json!({"state": {"values": {block: {"choice": {"selected_option": {"value": "editor"}}}}}});
+            match parse(&click(block, "approve", state)) {
+                Interaction::Action {
+                    notification_id: 7,
+                    kind: ClickKind::Approve { choice },
+                    ..
+                } => assert_eq!(choice.as_deref(), Some("editor"), "{block}"),
+                other => panic!("{block}: {other:?}"),
+            }
+        }
+        for block in ["hookrelay_reason:7", "hookrelay_reason:7:0"] {
+            let mut p = click(block, "reject_reason", json!({}));
+            p["actions"][0]["value"] = json!("no NDA");
+            assert!(
+                matches!(parse(&p), Interaction::Action { notification_id: 7, kind: ClickKind::RejectWithReason(r), .. } if r == "no NDA"),
+                "{block}"
+            );
+        }
+        // The modal's input names its version too; one opened before still submits.
+        for block in ["hookrelay_reason:7:2", "reason"] {
+            let modal = json!({"type": "view_submission", "user": {"id": "U2"},
+                "view": {"callback_id": "hookrelay_reject", "private_metadata": "7",
+                    "state": {"values": {block: {"reason": {"value": "expired"}}}}}});
+            assert!(
+                matches!(parse(&modal), Interaction::Submission { notification_id: 7, reason, .. } if reason == "expired"),
+                "{block}"
+            );
+        }
+    }
+
     #[test]
     fn anything_else_is_unknown_and_never_panics() {
         for p in [
@@ -180,6 +224,8 @@ mod tests {
             json!({"type": "block_actions"}),
             click("other_app:7", "approve", json!({})),
             click("hookrelay_approval:x", "approve", json!({})),
+            click("hookrelay_approval:7:x", "approve", json!({})),
+            click("hookrelay_approval::1", "approve", json!({})),
             click("hookrelay_approval:7", "delete_everything", json!({})),
             json!({"type": "shortcut", "user": {"id": "U1"}}),
             json!({"type": "view_submission", "user": {"id": "U1"}, "view": {"callback_id": "x"}}),

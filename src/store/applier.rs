@@ -124,8 +124,8 @@ impl Applier {
                 indexes_checked = true;
                 let started = Instant::now();
                 match index::upgrade(self.store.db()) {
-                    Ok(0) => {}
-                    Ok(n) => log::info!("Brought the list indexes of {n} stored notifications to this release's format in {:.1} s (once, for a store from an older hookrelay).", started.elapsed().as_secs_f64()),
+                    Ok(index::Upgrade::Current) => {}
+                    Ok(index::Upgrade::Built(n) | index::Upgrade::Thinned(n)) => log::info!("Brought the list indexes of {n} stored notifications to this release's format in {:.1} s (once, for a store from an older hookrelay).", started.elapsed().as_secs_f64()),
                     Err(e) => log::error!("Upgrading the list indexes failed ({e}); notification lists may miss entries until a restart upgrades them."),
                 }
                 // Lists go ahead even after a failed upgrade (it said so): better a list that may

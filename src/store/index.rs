@@ -196,18 +196,36 @@ pub fn last_minute(db: &sled::Db) -> sled::Result<u64> {
     })
 }
 
+/// What [`upgrade`] did, so the start-up log speaks of an older store only for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upgrade {
+    /// The indexes were this release's already (a store it created, or upgraded before).
+    Current,
+    /// A store from before the indexes: built for this many notifications.
+    Built(u64),
+    /// Format 3's indexes thinned to these; this many notifications were listed in them.
+    Thinned(u64),
+}
+
+/// Marks a store being created as having this release's indexes: it writes them with its
+/// data from the first record on, so there is nothing to build.
+pub fn mark_current(db: &sled::Db) -> sled::Result<()> {
+    db.insert(BUILT, LEAN)?;
+    Ok(())
+}
+
 /// Brings the indexes of a store to this release's, once: builds them for a store that has
 /// none (from before them), thins format 3's. Runs in the applier once the log is replayed (an
 /// older log's records bring older keys); lists wait until it is done
-/// ([`super::Store::sync_lists`]). Returns how many notifications it indexed or thinned.
-pub fn upgrade(db: &sled::Db) -> sled::Result<u64> {
+/// ([`super::Store::sync_lists`]).
+pub fn upgrade(db: &sled::Db) -> sled::Result<Upgrade> {
     match db.get(BUILT)? {
-        Some(v) if v == LEAN => Ok(0),
+        Some(v) if v == LEAN => Ok(Upgrade::Current),
         Some(_) => {
             log::info!("Thinning the list indexes of a store from an older hookrelay (once); deliveries resume when it is done.");
-            thin(db)
+            thin(db).map(Upgrade::Thinned)
         }
-        None => build(db),
+        None => build(db).map(Upgrade::Built),
     }
 }
 
@@ -328,6 +346,77 @@ mod tests {
         assert_eq!(minute_in(&a), Some(1_699_999_980_000));
         assert_eq!(minute_in(&b), Some(1_700_000_040_000));
         assert!(time_from(1_700_000_039_999) <= a && a < time_from(1_700_000_040_000));
+    }
+
+    fn accept(journal: &crate::store::journal::Journal, id: &str, at_ms: u64) {
+        use crate::store::journal::{Idempotency, NewNotification};
+        journal
+            .accept_blocking(NewNotification {
+                source: "crm".into(),
+                kind: crate::model::SourceKind::Opportunity,
+                idempotency: Idempotency::Versioned(id.into()),
+                raw: format!(r#"{{"id":"{id}","name":"n","country":"UK"}}"#),
+                region: "UK".into(),
+                url: None,
+                also: Vec::new(),
+                web_api: false,
+                on_status: None,
+                received_at_ms: at_ms,
+            })
+            .unwrap();
+    }
+
+    /// A store this release created has nothing to upgrade, at its first start or any later
+    /// one: the start-up log must not speak of "a store from an older hookrelay".
+    #[test]
+    fn a_store_this_release_created_is_never_upgraded() {
+        use crate::store::{journal::Journal, Store};
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(upgrade(store.db()).unwrap(), Upgrade::Current);
+            let (journal, handle) = Journal::start(store.clone(), None).unwrap();
+            accept(&journal, "a", 1_700_000_000_000);
+            assert!(store.sync_lists().unwrap());
+            journal.close();
+            handle.join().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(upgrade(store.db()).unwrap(), Upgrade::Current);
+        assert_eq!(
+            store.db().scan_prefix(source_range("crm")).count(),
+            1,
+            "the record brought its own index key"
+        );
+    }
+
+    /// A store from before the indexes still gets them built, once.
+    #[test]
+    fn a_store_without_indexes_gets_them_built_once() {
+        use crate::store::{journal::Journal, Store};
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let (journal, handle) = Journal::start(store.clone(), None).unwrap();
+            accept(&journal, "a", 1_700_000_000_000);
+            accept(&journal, "b", 1_700_000_100_000);
+            assert!(store.sync_lists().unwrap());
+            journal.close();
+            handle.join().unwrap();
+            // As an older hookrelay left it: the data, no indexes.
+            let db = store.db();
+            for prefix in [BY_SOURCE, BY_TIME, BY_SOURCE_STATE] {
+                for key in db.scan_prefix([prefix]).keys() {
+                    db.remove(key.unwrap()).unwrap();
+                }
+            }
+            db.remove(BUILT).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(upgrade(store.db()).unwrap(), Upgrade::Built(2));
+        assert_eq!(store.db().scan_prefix(source_range("crm")).count(), 2);
+        assert_eq!(upgrade(store.db()).unwrap(), Upgrade::Current);
     }
 
     #[test]

@@ -147,6 +147,12 @@ impl Store {
         )?;
         match db.get(keys::FORMAT_VERSION)? {
             None => {
+                // Nothing in it: a store this release creates, whose records bring their index
+                // keys. (Data without a format version is older than the indexes: they are
+                // built once at start.)
+                if db.is_empty() {
+                    index::mark_current(&db)?;
+                }
                 db.insert(keys::FORMAT_VERSION, FORMAT_VERSION.to_string().as_bytes())?;
                 db.flush()?;
             }

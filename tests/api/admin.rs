@@ -288,9 +288,13 @@ fn a_region_whose_webhook_is_gone_pauses_itself_instead_of_dead_lettering_its_qu
     for i in 0..3 {
         app.post(&opportunity(&format!("gone-{i}"), "UK"));
     }
-    app.wait_store("the region paused", |s| {
+    let reason = app.wait_store("the region paused", |s| {
         s.manual_pauses().unwrap().get("UK").cloned()
     });
+    assert_eq!(
+        reason,
+        "Slack answered HTTP 404 no_service; fix regions.UK.webhook_url, restart, then resume the region"
+    );
     assert!(
         app.store.dead_letters().unwrap().is_empty(),
         "nothing burnt into the dead letters"

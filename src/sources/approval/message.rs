@@ -4,8 +4,9 @@
 use serde_json::{json, Value};
 
 use super::{
-    ApprovalRequest, Choice, Decision, Sent, Verdict, ACTIONS_BLOCK, APPROVE, CHOICE, HEADER_MAX,
-    MESSAGE_MAX, OPTION_MAX, REASON_BLOCK, REASON_MAX, REJECT, REJECT_MODAL, REJECT_REASON,
+    block_id, ApprovalRequest, Choice, Decision, Sent, Verdict, ACTIONS_BLOCK, APPROVE, CHOICE,
+    HEADER_MAX, MESSAGE_MAX, OPTION_MAX, REASON_BLOCK, REASON_MAX, REJECT, REJECT_MODAL,
+    REJECT_REASON,
 };
 use crate::slack::escape::{mrkdwn, plain};
 
@@ -29,7 +30,8 @@ fn request_blocks(r: &ApprovalRequest, title: &str) -> Vec<Value> {
     ]
 }
 
-/// The request as first posted: Approve and Reject, and the menu if there are choices.
+/// The request as first posted: Approve and Reject, and the menu if there are choices. Its
+/// block ids name no version until [`stamp_version`] gives them the one being sent.
 pub fn render_request(r: &ApprovalRequest, title: &str, notification_id: u64) -> Value {
     let mut elements = Vec::new();
     if !r.choices.is_empty() {
@@ -115,7 +117,7 @@ pub fn render_decided(r: &ApprovalRequest, title: &str, d: &Decision, sent: &Sen
 }
 
 /// Without a bot token there is no modal: the message is replaced by one asking for the reason
-/// in an input that sends on Enter.
+/// in an input that sends on Enter. Block ids as [`render_request`]'s.
 pub fn render_reason_prompt(r: &ApprovalRequest, title: &str, notification_id: u64) -> Value {
     // The request stays as it was (other approvers may still approve); the input is added.
     let mut message = render_request(r, title, notification_id);
@@ -133,8 +135,29 @@ pub fn render_reason_prompt(r: &ApprovalRequest, title: &str, notification_id: u
     message
 }
 
-/// With a bot token: the modal asking for the reason (`views.open`).
-pub fn reject_modal(r: &ApprovalRequest, notification_id: u64) -> Value {
+/// The block ids of the request's message ([`render_request`], [`render_reason_prompt`]) made
+/// to name `version` of the notification, as [`block_id`] says why. The delivery applies it, as
+/// it knows the version sent; ids that are not this request's are left as they are.
+pub fn stamp_version(message: &mut Value, notification_id: u64, version: u32) {
+    let Some(blocks) = message["blocks"].as_array_mut() else {
+        return;
+    };
+    for block in blocks {
+        let Some(id) = block["block_id"].as_str() else {
+            continue;
+        };
+        for prefix in [ACTIONS_BLOCK, REASON_BLOCK] {
+            if id == format!("{prefix}:{notification_id}") {
+                block["block_id"] = json!(block_id(prefix, notification_id, version));
+                break;
+            }
+        }
+    }
+}
+
+/// With a bot token: the modal asking for the reason (`views.open`), for `version` of the
+/// notification.
+pub fn reject_modal(r: &ApprovalRequest, notification_id: u64, version: u32) -> Value {
     json!({
         "type": "modal",
         "callback_id": REJECT_MODAL,
@@ -144,7 +167,7 @@ pub fn reject_modal(r: &ApprovalRequest, notification_id: u64) -> Value {
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": format!("Request {} from {}", mrkdwn(&r.id, 200), mrkdwn(&r.requester, 300))}},
-            {"type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Why is it rejected?"},
+            {"type": "input", "block_id": block_id(REASON_BLOCK, notification_id, version), "label": {"type": "plain_text", "text": "Why is it rejected?"},
              "element": {"type": "plain_text_input", "action_id": "reason", "multiline": true, "max_length": REASON_MAX}},
         ],
     })

@@ -14,7 +14,31 @@ pub use crate::config::approval::{RequestFields, MAX_CHOICES};
 pub use crate::model::approval::{ApprovalRequest, Choice, Decision, Event, SlackUser, Verdict};
 
 mod message;
-pub use message::{ephemeral, reject_modal, render_decided, render_reason_prompt, render_request};
+pub use message::{
+    ephemeral, reject_modal, render_decided, render_reason_prompt, render_request, stamp_version,
+};
+
+/// A block's `block_id`: `{block}:{notification id}:{version}`. Slack keeps an input's state
+/// (the menu's pick, a typed reason) by `block_id` when a message is replaced or edited, so a
+/// new version of the request must not reuse the ids of the one before: its pick could be an
+/// option the new version no longer offers.
+pub fn block_id(block: &str, notification_id: u64, version: u32) -> String {
+    format!("{block}:{notification_id}:{version}")
+}
+
+/// Reads a `block_id` of [`block_id`]'s form: the block and the notification. The version is
+/// optional, so buttons on messages posted before it was added (`{block}:{id}`) still work.
+pub fn parse_block_id(block_id: &str) -> Option<(&str, u64)> {
+    let (block, rest) = block_id.split_once(':')?;
+    let id = match rest.split_once(':') {
+        Some((id, version)) => {
+            version.parse::<u32>().ok()?;
+            id
+        }
+        None => rest,
+    };
+    Some((block, id.parse().ok()?))
+}
 
 /// Longest request id kept: it is part of a store key.
 const MAX_ID_CHARS: usize = 256;
@@ -27,10 +51,11 @@ const HEADER_MAX: usize = 150;
 /// A reject reason is sent to the requesting system and shown in the channel.
 pub const REASON_MAX: usize = 2000;
 
-/// `block_id` of the buttons block: `hookrelay_approval:{notification id}`, so a click names
-/// its request without any lookup.
+/// `block_id` of the buttons block: `hookrelay_approval:{notification id}:{version}` (see
+/// [`block_id`]), so a click names its request without any lookup.
 pub const ACTIONS_BLOCK: &str = "hookrelay_approval";
-/// `block_id` prefix of the reason input shown in place of the buttons (no bot token).
+/// `block_id` prefix of the reason input shown in place of the buttons (no bot token), and of
+/// the reject modal's input.
 pub const REASON_BLOCK: &str = "hookrelay_reason";
 /// `callback_id` of the reject modal (bot token).
 pub const REJECT_MODAL: &str = "hookrelay_reject";
