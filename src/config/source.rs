@@ -342,8 +342,12 @@ fn generic_settings(name: &str, s: &RawSource) -> Result<GenericSettings, Config
             "[\"/alerts/*/startsAt\"]",
         ));
     }
-    let closed_when: Vec<(String, String)> =
-        s.closed_when.clone().unwrap_or_default().into_iter().collect();
+    let closed_when: Vec<(String, String)> = s
+        .closed_when
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     if !closed_when.is_empty() && on_repeat != OnRepeat::Update {
         return Err(ConfigError::invalid(
             &key("closed_when"),

@@ -22,8 +22,9 @@ mod outcome;
 pub mod policy;
 pub mod rate_limit;
 pub mod render;
+#[cfg(test)]
+mod render_tests;
 pub mod scheduler;
-mod versioned;
 pub mod web_api;
 mod webhook;
 pub mod worker;

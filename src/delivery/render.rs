@@ -131,7 +131,9 @@ fn render_approval(
 ) -> Value {
     match (kind, &n.decision) {
         (MessageKind::Ephemeral { text }, _) => approval::ephemeral(text),
-        (MessageKind::AskReason, _) => approval::render_reason_prompt(r, title, n.id),
+        (MessageKind::AskReason, _) => {
+            approval::render_reason_prompt(r, title, n.id, n.latest_version())
+        }
         (MessageKind::Decision, Some(d)) => approval::decision_body(r, n.id, d),
         (MessageKind::DecisionShown { .. } | MessageKind::DecisionResult { .. }, Some(d)) => {
             with_replace(approval::render_decided(
@@ -141,7 +143,8 @@ fn render_approval(
                 sent.unwrap_or(&Sent::Processing),
             ))
         }
-        _ => approval::render_request(r, title, n.id),
+        // The newest body, whichever update queued the message: its version names the ids.
+        _ => approval::render_request(r, title, n.id, n.latest_version()),
     }
 }
 

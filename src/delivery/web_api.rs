@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 
 use super::policy::{classify_web_api, RetryAction};
-use super::versioned::render_versioned;
+use super::render::render_value;
 use super::worker::{Step, Worker};
 use crate::config::WebApiRegion;
 use crate::slack::transport::Answer;
@@ -63,7 +63,7 @@ impl Worker {
                 None => None,
             },
         };
-        let render = |kind: &MessageKind| render_versioned(n, kind, &self.sources, sent);
+        let render = |kind: &MessageKind| render_value(n, kind, &self.sources, sent);
         let (channel, from_record) = channel_for(n, api);
         let (method, args) = match (&d.message, target.clone()) {
             (

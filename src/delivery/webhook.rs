@@ -2,7 +2,7 @@
 //! payload rendered and posted, the answer classified, and a decision's extra headers.
 
 use super::policy::{classify, classify_decision, RetryAction};
-use super::versioned::render_versioned;
+use super::render::render;
 use super::worker::{Step, Worker};
 use crate::config::WebhookUrl;
 use crate::sources::approval::Sent;
@@ -25,9 +25,8 @@ impl Worker {
                 "skipped: the region posts through an incoming webhook, which cannot change a posted message",
             );
         }
-        match render_versioned(n, &d.message, &self.sources, sent) {
+        match render(n, &d.message, &self.sources, sent) {
             Ok(payload) => {
-                let payload = payload.to_string().into_bytes();
                 let headers = self.decision_headers(n, d);
                 let answer = self.transport.send_with_headers(url, &payload, &headers);
                 let action = match d.message {

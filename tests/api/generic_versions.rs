@@ -21,6 +21,7 @@ on_repeat = "update"
 ignore = ["/alerts/*/startsAt", "/truncatedAlerts"]
 title = "{/commonLabels/alertname}: {/status}"
 marks = { "/status" = { firing = "🔥", resolved = "✅" } }
+closed_when = { "/status" = "resolved" }
 fields = [["Severity", "/commonLabels/severity"], ["Summary", "/commonAnnotations/summary"]]
 region = "UK"
 [sources.am.on_status]
@@ -91,11 +92,27 @@ fn firing_then_resolved_is_one_message_and_a_follow_up_and_re_sends_post_nothing
     );
     let dup = post(&app, "am", &alert("resolved", "2026-12-02T10:00:00Z"));
     assert_eq!(dup.json["status"], "duplicate");
+
+    // The group fires again the next day: a new incident, so a new message, not a follow-up
+    // to the resolved one far up the channel.
+    let again = post(&app, "am", &alert("firing", "2026-12-03T09:00:00Z"));
+    assert_eq!(again.json["status"], "accepted", "{}", again.text);
+    assert_ne!(again.json["id"], first.json["id"]);
+    let got = app.slack.wait_for("uk", 3);
+    assert_eq!(
+        got[2].body["blocks"][0]["text"]["text"],
+        "🔥 HighCPU: firing"
+    );
+    assert!(
+        got[2].body["blocks"][1]["fields"].is_array(),
+        "a whole message: {}",
+        got[2].body
+    );
     // Nothing else is queued or sent: a duplicate is answered without a delivery.
     crate::binary::wait_until("the queue to drain", Duration::from_secs(20), || {
         app.journal.pending() == 0
     });
-    assert_eq!(app.slack.received("uk").len(), 2);
+    assert_eq!(app.slack.received("uk").len(), 3);
     app.stop();
 }
 

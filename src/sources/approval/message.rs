@@ -31,8 +31,13 @@ fn request_blocks(r: &ApprovalRequest, title: &str) -> Vec<Value> {
 }
 
 /// The request as first posted: Approve and Reject, and the menu if there are choices. Its
-/// block ids name no version until [`stamp_version`] gives them the one being sent.
-pub fn render_request(r: &ApprovalRequest, title: &str, notification_id: u64) -> Value {
+/// block ids name `version` of the notification ([`block_id`] says why).
+pub fn render_request(
+    r: &ApprovalRequest,
+    title: &str,
+    notification_id: u64,
+    version: u32,
+) -> Value {
     let mut elements = Vec::new();
     if !r.choices.is_empty() {
         let options: Vec<Value> = r.choices.iter().map(option).collect();
@@ -52,7 +57,7 @@ pub fn render_request(r: &ApprovalRequest, title: &str, notification_id: u64) ->
         "text": {"type": "plain_text", "text": "Reject"}}),
     );
     let mut blocks = request_blocks(r, title);
-    blocks.push(json!({"type": "actions", "block_id": format!("{ACTIONS_BLOCK}:{notification_id}"), "elements": elements}));
+    blocks.push(json!({"type": "actions", "block_id": block_id(ACTIONS_BLOCK, notification_id, version), "elements": elements}));
     json!({
         "text": mrkdwn(&format!("{title}: {} asks for approval", r.requester), 300),
         "blocks": blocks,
@@ -118,12 +123,17 @@ pub fn render_decided(r: &ApprovalRequest, title: &str, d: &Decision, sent: &Sen
 
 /// Without a bot token there is no modal: the message is replaced by one asking for the reason
 /// in an input that sends on Enter. Block ids as [`render_request`]'s.
-pub fn render_reason_prompt(r: &ApprovalRequest, title: &str, notification_id: u64) -> Value {
+pub fn render_reason_prompt(
+    r: &ApprovalRequest,
+    title: &str,
+    notification_id: u64,
+    version: u32,
+) -> Value {
     // The request stays as it was (other approvers may still approve); the input is added.
-    let mut message = render_request(r, title, notification_id);
+    let mut message = render_request(r, title, notification_id, version);
     if let Some(blocks) = message["blocks"].as_array_mut() {
         blocks.push(json!({
-            "type": "input", "block_id": format!("{REASON_BLOCK}:{notification_id}"),
+            "type": "input", "block_id": block_id(REASON_BLOCK, notification_id, version),
             "dispatch_action": true,
             "label": {"type": "plain_text", "text": "To reject: why? (required; press Enter to send)"},
             "element": {"type": "plain_text_input", "action_id": REJECT_REASON, "multiline": false,
@@ -133,26 +143,6 @@ pub fn render_reason_prompt(r: &ApprovalRequest, title: &str, notification_id: u
     message["replace_original"] = json!(true);
     message["text"] = json!(format!("{title}: a reason is needed to reject"));
     message
-}
-
-/// The block ids of the request's message ([`render_request`], [`render_reason_prompt`]) made
-/// to name `version` of the notification, as [`block_id`] says why. The delivery applies it, as
-/// it knows the version sent; ids that are not this request's are left as they are.
-pub fn stamp_version(message: &mut Value, notification_id: u64, version: u32) {
-    let Some(blocks) = message["blocks"].as_array_mut() else {
-        return;
-    };
-    for block in blocks {
-        let Some(id) = block["block_id"].as_str() else {
-            continue;
-        };
-        for prefix in [ACTIONS_BLOCK, REASON_BLOCK] {
-            if id == format!("{prefix}:{notification_id}") {
-                block["block_id"] = json!(block_id(prefix, notification_id, version));
-                break;
-            }
-        }
-    }
 }
 
 /// With a bot token: the modal asking for the reason (`views.open`), for `version` of the

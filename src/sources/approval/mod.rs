@@ -14,9 +14,7 @@ pub use crate::config::approval::{RequestFields, MAX_CHOICES};
 pub use crate::model::approval::{ApprovalRequest, Choice, Decision, Event, SlackUser, Verdict};
 
 mod message;
-pub use message::{
-    ephemeral, reject_modal, render_decided, render_reason_prompt, render_request, stamp_version,
-};
+pub use message::{ephemeral, reject_modal, render_decided, render_reason_prompt, render_request};
 
 /// A block's `block_id`: `{block}:{notification id}:{version}`. Slack keeps an input's state
 /// (the menu's pick, a typed reason) by `block_id` when a message is replaced or edited, so a
@@ -276,11 +274,11 @@ mod tests {
         let doc =
             json!({"id": "r1", "requester": "<!channel>", "message": "a\nb", "groups": ["Viewer"]});
         let r = ApprovalRequest::from_document(&doc, &fields()).unwrap();
-        let msg = render_request(&r, "Access request", 42);
+        let msg = render_request(&r, "Access request", 42, 0);
         let text = msg.to_string();
         assert!(!text.contains("<!channel>") && text.contains("&lt;!channel&gt;"));
         let actions = &msg["blocks"][2];
-        assert_eq!(actions["block_id"], "hookrelay_approval:42");
+        assert_eq!(actions["block_id"], "hookrelay_approval:42:0");
         assert_eq!(actions["elements"][0]["initial_option"]["value"], "Viewer");
         assert_eq!(actions["elements"][1]["action_id"], "approve");
         assert_eq!(actions["elements"][2]["action_id"], "reject");

@@ -30,6 +30,7 @@ fn alerts() -> GenericSettings {
         ignore: vec!["/alerts/*/startsAt".into(), "/truncatedAlerts".into()],
         title: "{/commonLabels/alertname}: {/status}".into(),
         marks: vec![("/status".into(), marks)],
+        closed_when: vec![("/status".into(), "resolved".into())],
         fields: vec![("Severity".into(), "/commonLabels/severity".into())],
     }
 }
@@ -167,5 +168,38 @@ fn a_follow_up_escapes_what_the_sender_wrote() {
     assert_eq!(
         msg["blocks"][1]["text"]["text"],
         "*Changed*\n• *Owner*: a → &lt;!here&gt; &amp; co"
+    );
+}
+
+#[test]
+fn a_closing_value_is_found_without_case() {
+    let closing = alerts().closed_when;
+    assert!(closes(&alert("Resolved", "a"), &closing));
+    assert!(!closes(&alert("firing", "a"), &closing));
+    assert!(!closes(&json!({}), &closing));
+}
+
+#[test]
+fn keys_of_several_fields_cannot_collide() {
+    let s = GenericSettings {
+        id: Some("{/a}|{/b}".into()),
+        ..GenericSettings::default()
+    };
+    let one = parse(&json!({"a": "x|y", "b": "z"}), &s).unwrap();
+    let two = parse(&json!({"a": "x", "b": "y|z"}), &s).unwrap();
+    assert_ne!(one, two);
+    assert_eq!(one.as_deref(), Some("x%7Cy|z"));
+    assert_eq!(
+        parse(&json!({"a": "50%", "b": 1}), &s).unwrap().as_deref(),
+        Some("50%25|1")
+    );
+    // One field: the value as it is, so keys stored before templates still match.
+    let single = GenericSettings {
+        id: Some("{/a}".into()),
+        ..GenericSettings::default()
+    };
+    assert_eq!(
+        parse(&json!({"a": "50%|x"}), &single).unwrap().as_deref(),
+        Some("50%|x")
     );
 }
