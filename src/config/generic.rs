@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use super::raw::RawSource;
+use super::ConfigError;
+
 /// Slack allows at most 10 fields in a section.
 pub const MAX_FIELDS: usize = 10;
 
@@ -66,4 +69,125 @@ pub fn template_pointers(template: &str) -> Vec<&str> {
         }
     }
     out
+}
+
+/// `[sources.NAME]` of kind generic → its settings, each bad value named with an example.
+pub(super) fn generic_settings(name: &str, s: &RawSource) -> Result<GenericSettings, ConfigError> {
+    let key = |field: &str| format!("sources.{name}.{field}");
+    let id = match s.id.as_deref().map(str::trim) {
+        None => None,
+        // A bare pointer, as before templates: the whole key is that one field.
+        Some(p) if p.starts_with('/') && !p.contains('{') => Some(format!("{{{p}}}")),
+        Some(t) if !template_pointers(t).is_empty() => Some(t.to_string()),
+        Some(t) => {
+            return Err(ConfigError::invalid(
+                &key("id"),
+                t,
+                "names no field: give a JSON pointer or a template of {/pointer}s",
+                "\"/order/id\" or \"{/groupKey}|{/status}\"",
+            ))
+        }
+    };
+    let on_repeat = match s.on_repeat.as_deref() {
+        None | Some("duplicate") => OnRepeat::Duplicate,
+        Some("update") => OnRepeat::Update,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                &key("on_repeat"),
+                other,
+                "is neither \"duplicate\" nor \"update\"",
+                "\"update\"",
+            ))
+        }
+    };
+    if on_repeat == OnRepeat::Update && id.is_none() {
+        return Err(ConfigError::invalid(
+            &key("on_repeat"),
+            "update",
+            "needs sources.NAME.id: versions are told apart by their key",
+            "id = \"{/groupKey}\"",
+        ));
+    }
+    let ignore = s.ignore.clone().unwrap_or_default();
+    if !ignore.is_empty() && on_repeat != OnRepeat::Update {
+        return Err(ConfigError::invalid(
+            &key("ignore"),
+            ignore.join(", "),
+            "only matters with on_repeat = \"update\" (a duplicate ignores everything)",
+            "on_repeat = \"update\"",
+        ));
+    }
+    if let Some(p) = ignore.iter().find(|p| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("ignore"),
+            p,
+            "is not a JSON pointer (`*` stands for any one key or index)",
+            "[\"/alerts/*/startsAt\"]",
+        ));
+    }
+    let closed_when: Vec<(String, String)> = s
+        .closed_when
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    if !closed_when.is_empty() && on_repeat != OnRepeat::Update {
+        return Err(ConfigError::invalid(
+            &key("closed_when"),
+            closed_when
+                .iter()
+                .map(|(p, v)| format!("{p} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "only matters with on_repeat = \"update\"",
+            "on_repeat = \"update\"",
+        ));
+    }
+    if let Some((p, _)) = closed_when.iter().find(|(p, _)| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("closed_when"),
+            p,
+            "is not a JSON pointer",
+            "{ \"/status\" = \"resolved\" }",
+        ));
+    }
+    let marks: Vec<(String, std::collections::BTreeMap<String, String>)> =
+        s.marks.clone().unwrap_or_default().into_iter().collect();
+    if let Some((p, _)) = marks.iter().find(|(p, _)| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("marks"),
+            p,
+            "is not a JSON pointer",
+            "{ \"/status\" = { firing = \"🔥\", resolved = \"✅\" } }",
+        ));
+    }
+    let fields = s.fields.clone().unwrap_or_default();
+    if fields.len() > MAX_FIELDS {
+        return Err(ConfigError::invalid(
+            &key("fields"),
+            format!("{} fields", fields.len()),
+            "has more than Slack's 10 fields per message",
+            "[[\"Amount\", \"/amount\"]]",
+        ));
+    }
+    if let Some((_, p)) = fields.iter().find(|(_, p)| !p.starts_with('/')) {
+        return Err(ConfigError::invalid(
+            &key("fields"),
+            p,
+            "is not a JSON pointer",
+            "[[\"Amount\", \"/amount\"]]",
+        ));
+    }
+    Ok(GenericSettings {
+        id,
+        on_repeat,
+        ignore,
+        title: s
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Notification from {name}")),
+        closed_when,
+        marks,
+        fields,
+    })
 }
