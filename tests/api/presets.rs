@@ -8,15 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 
 use hookrelay::config::Settings;
+use hookrelay::sources::signature::sign_hub;
 
 use crate::binary::replace_once;
 use crate::fake_slack::FakeSlack;
 use crate::helpers::{config, spawn_with, Answer, TestApp};
+use crate::signed::post;
 
 /// The secret the GitHub test webhook is given (GitHub's "Secret" field).
 const GITHUB_SECRET: &str = "It's a Secret to Everybody";
@@ -57,34 +57,6 @@ fn spawn_preset(preset: &str) -> TestApp {
     spawn_with(&text, slack, dir)
 }
 
-/// POSTs a body to `/hooks/{source}` with the sender's headers.
-fn post(app: &TestApp, source: &str, body: &[u8], headers: &[(&str, String)]) -> Answer {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut req = agent
-        .post(format!("{}/hooks/{source}", app.address))
-        .header("Content-Type", "application/json");
-    for (k, v) in headers {
-        req = req.header(*k, v);
-    }
-    Answer::read(req.send(body).expect("relay answers"))
-}
-
-/// `X-Hub-Signature-256` as GitHub computes it: HMAC-SHA256 of the body, hex.
-fn github_signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
-
 /// The headers GitHub sends with a delivery (`event`: X-GitHub-Event).
 fn github_headers(
     event: &str,
@@ -97,7 +69,7 @@ fn github_headers(
         ("X-GitHub-Event", event.into()),
         ("X-GitHub-Delivery", delivery.into()),
         ("X-GitHub-Hook-ID", "478123456".into()),
-        ("X-Hub-Signature-256", github_signature(secret, body)),
+        ("X-Hub-Signature-256", sign_hub(secret.as_bytes(), body)),
     ]
 }
 

@@ -25,7 +25,8 @@ fn spawn() -> TestApp {
     spawn_with(&text, slack, dir)
 }
 
-fn post(app: &TestApp, source: &str, body: &[u8], headers: &[(&str, String)]) -> Answer {
+/// POSTs a JSON body to `/hooks/{source}` with the sender's own headers (its signature).
+pub fn post(app: &TestApp, source: &str, body: &[u8], headers: &[(&str, String)]) -> Answer {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
