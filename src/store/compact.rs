@@ -8,7 +8,7 @@
 //! (`wal/`) stays, so it runs only when the log has nothing sled lacks.
 //!
 //! A crash at any point leaves a store that opens: the copy is built in `compacting/` and
-//! marked [`DONE`] once durable; the old files move to `superseded/`, [`SWAPPING`] marks that
+//! marked `DONE` once durable; the old files move to `superseded/`, `SWAPPING` marks that
 //! they all did, then the new ones move in. An open finishes a marked swap and deletes an
 //! unmarked copy.
 

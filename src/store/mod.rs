@@ -3,7 +3,7 @@
 //! Everything that touches sled is in this folder, so its use is easy to see, to test and, if it
 //! ever fails the crash tests, to replace. Readers (the scheduler, workers, tests) use [`Store`];
 //! writers send commands to the [`journal::Journal`], which group-commits them to the [`wal`];
-//! the [`applier`] applies the log to sled behind it and checkpoints.
+//! the applier (`applier.rs`) applies the log to sled behind it and checkpoints.
 //!
 //! - The write path: `journal/` (the writer thread, recovery, counters), `commands.rs` (what the
 //!   writer takes and answers), `batch/` (commands → sled writes, implementing `queue.rs`),

@@ -192,7 +192,7 @@ impl Space {
         was
     }
 
-    /// Whether a full store has room again to try a write (see [`OUTCOME_ROOM`]), by the last
+    /// Whether a full store has room again to try a write (see `OUTCOME_ROOM`), by the last
     /// sample.
     pub fn has_room_to_resume(&self) -> bool {
         let need = OUTCOME_ROOM.min(self.reserve_bytes()).max(1 << 20);

@@ -1,9 +1,9 @@
 //! The single writer: group commit of every command through the write-ahead log.
 //!
 //! Requests and workers send commands over a channel; one thread takes every command waiting at
-//! that moment, turns them into sled writes ([`super::batch`]), appends those as one log record
+//! that moment, turns them into sled writes (`store/batch/`), appends those as one log record
 //! with one `write` and one `fdatasync` ([`super::wal`]), and answers intake at once. The applier
-//! thread ([`super::applier`]) applies the record to sled behind it and answers the commands that
+//! thread (`store/applier.rs`) applies the record to sled behind it and answers the commands that
 //! must see sled updated first (outcomes, pauses, replays). Under load the batch grows by itself:
 //! while one `fdatasync` runs, the next requests queue up and share the next one.
 //!
