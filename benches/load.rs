@@ -47,17 +47,7 @@ use baseline::run_baseline;
 use durable::{run_durable, run_durable_as};
 use in_process::run_inproc_durable;
 
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
-        Err(_) => default,
-    }
-}
+use common::relay::{env_u64, READY_TIMEOUT};
 
 fn config_text(dir: &Path, port: u16) -> String {
     let store = dir.join("store");

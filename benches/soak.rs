@@ -60,9 +60,9 @@ mod relay;
 #[path = "soak/sink.rs"]
 mod sink;
 use clients::{client, Load};
+use common::relay::env_u64;
 use common::{dir_size, free_port};
 use monitor::Monitor;
-use relay::RelayProcess;
 use sink::start_sink;
 
 const COUNTRIES: [&str; 3] = ["UK", "US", "EU"];
@@ -75,17 +75,6 @@ const TICK: Duration = Duration::from_millis(250);
 const DRAIN_STALL: Duration = Duration::from_secs(120);
 /// The store is bounded if, after the final purge, it is at most this many times its size at 10 %.
 const BOUND_FACTOR: f64 = 2.0;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
-        Err(_) => default,
-    }
-}
 
 /// A duration setting: its text (for the config) and its value (for the harness's waits).
 fn env_duration(name: &str, default: &str) -> (String, Duration) {
@@ -168,8 +157,8 @@ fn main() {
          client, sink and relay",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let mut relay = RelayProcess::start(dir.path(), &config);
-    relay.wait_ready(addr);
+    let mut relay = relay::start(dir.path(), &config);
+    relay.wait_ready(|| common::healthz(addr));
     let pid = relay.pid();
     println!(
         "relay pid {pid} on {addr}, sink on {sink_addr}, store {}",
@@ -339,7 +328,7 @@ fn main() {
         mb(mon.max_store),
     );
     println!("  relay RSS   max {:.1} MB", mb(mon.max_rss));
-    let (purge_lines, purged) = relay.purge_log();
+    let (purge_lines, purged) = relay::purge_log(&relay);
     println!(
         "  purge       {} log lines, {purged} notifications purged{}",
         purge_lines.len(),
@@ -363,8 +352,8 @@ fn main() {
     if clean {
         let asked = store_dir.join(hookrelay::store::compact::WANTED).exists();
         let restarted_at = Instant::now();
-        let mut again = RelayProcess::start(dir.path(), &config);
-        again.wait_ready(addr);
+        let mut again = relay::start(dir.path(), &config);
+        again.wait_ready(|| common::healthz(addr));
         let ready = restarted_at.elapsed();
         let compacted = dir_size(&store_dir);
         println!(

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::common::{body, dir_size, free_port, get_ok, Conn};
-use super::relay::{rss, RelayProcess};
+use super::relay::{self, rss, RelayProcess};
 use super::{env_u64, mb};
 
 const PLACEHOLDER: &str =
@@ -61,7 +61,7 @@ fn start(
     addr: SocketAddr,
 ) -> (RelayProcess, Duration) {
     let started = Instant::now();
-    let mut relay = RelayProcess::start(dir, cfg);
+    let mut relay = relay::start(dir, cfg);
     loop {
         if get_ok(addr, "/readyz") {
             return (relay, started.elapsed());
