@@ -105,6 +105,26 @@ pub(super) struct Deltas {
     pub dead: i64,
 }
 
+#[cfg(test)]
+impl NewNotification {
+    /// The store's tests' webhook: a versioned opportunity `id` from source `crm` for region UK,
+    /// received at `at_ms`.
+    pub fn test_opportunity(id: &str, at_ms: u64) -> NewNotification {
+        NewNotification {
+            source: "crm".into(),
+            kind: crate::model::SourceKind::Opportunity,
+            idempotency: Idempotency::Versioned(id.into()),
+            raw: format!(r#"{{"id":"{id}","name":"n","country":"UK"}}"#),
+            region: "UK".into(),
+            url: None,
+            also: Vec::new(),
+            web_api: false,
+            on_status: None,
+            received_at_ms: at_ms,
+        }
+    }
+}
+
 impl Deltas {
     pub(super) fn add(&mut self, other: Deltas) {
         for (k, v) in other.pending {

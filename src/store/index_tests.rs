@@ -30,20 +30,9 @@ fn time_keys_name_their_minute_and_sort_by_it() {
 }
 
 fn accept(journal: &crate::store::journal::Journal, id: &str, at_ms: u64) {
-    use crate::store::journal::{Idempotency, NewNotification};
+    use crate::store::journal::NewNotification;
     journal
-        .accept_blocking(NewNotification {
-            source: "crm".into(),
-            kind: crate::model::SourceKind::Opportunity,
-            idempotency: Idempotency::Versioned(id.into()),
-            raw: format!(r#"{{"id":"{id}","name":"n","country":"UK"}}"#),
-            region: "UK".into(),
-            url: None,
-            also: Vec::new(),
-            web_api: false,
-            on_status: None,
-            received_at_ms: at_ms,
-        })
+        .accept_blocking(NewNotification::test_opportunity(id, at_ms))
         .unwrap();
 }
 

@@ -249,24 +249,12 @@ fn ask_for_compaction(store: &Store) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SourceKind;
-    use crate::store::journal::{Accepted, DeliveryUpdate, Idempotency, NewNotification};
+    use crate::store::journal::{Accepted, DeliveryUpdate, NewNotification};
 
     const DAY: u64 = 86_400_000;
 
     fn accept(journal: &Journal, id: &str) -> u64 {
-        let new = NewNotification {
-            source: "crm".into(),
-            kind: SourceKind::Opportunity,
-            idempotency: Idempotency::Versioned(id.into()),
-            raw: format!(r#"{{"id":"{id}","name":"n","country":"UK"}}"#),
-            region: "UK".into(),
-            url: None,
-            also: Vec::new(),
-            web_api: false,
-            on_status: None,
-            received_at_ms: now_ms(),
-        };
+        let new = NewNotification::test_opportunity(id, now_ms());
         match journal.accept_blocking(new).unwrap() {
             Accepted::New(n) => n,
             other => panic!("{other:?}"),

@@ -49,19 +49,10 @@ fn a_store_written_by_the_first_format_opens_and_reads() {
     // gets them counted once, and new ids never reuse old ones.
     let (journal, handle) = super::Journal::start(store.clone(), None).unwrap();
     assert_eq!(journal.pending_by_target().get("UK"), Some(&1));
-    let raw = r#"{"id":"new","name":"n","country":"UK"}"#.to_string();
     let accepted = journal
         .accept_blocking(super::NewNotification {
             source: "salesforce".into(),
-            kind: crate::model::SourceKind::Opportunity,
-            idempotency: super::Idempotency::Versioned("new".into()),
-            raw,
-            region: "UK".into(),
-            url: None,
-            also: Vec::new(),
-            web_api: false,
-            on_status: None,
-            received_at_ms: 1_700_000_100_000,
+            ..super::NewNotification::test_opportunity("new", 1_700_000_100_000)
         })
         .unwrap();
     assert!(matches!(accepted, super::Accepted::New(id) if id > 8));

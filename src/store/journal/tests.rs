@@ -1,23 +1,10 @@
 //! The writer end to end: a webhook stored and queued, a repeat in one batch, a newer store.
 
 use super::*;
-use crate::model::SourceKind;
 use crate::store::now_ms;
 
 fn new(id: &str) -> NewNotification {
-    let raw = format!(r#"{{"id":"{id}","name":"n","country":"UK"}}"#);
-    NewNotification {
-        source: "crm".into(),
-        kind: SourceKind::Opportunity,
-        idempotency: Idempotency::Versioned(id.into()),
-        raw,
-        region: "UK".into(),
-        url: None,
-        also: Vec::new(),
-        web_api: false,
-        on_status: None,
-        received_at_ms: now_ms(),
-    }
+    NewNotification::test_opportunity(id, now_ms())
 }
 
 #[test]
