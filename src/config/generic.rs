@@ -55,20 +55,44 @@ impl GenericSettings {
     }
 }
 
-/// The `{/pointer}`s of a template, in order.
-pub fn template_pointers(template: &str) -> Vec<&str> {
-    let mut out = Vec::new();
+/// A piece of a `{/pointer}` template.
+pub enum TemplatePart<'a> {
+    /// Text as written.
+    Text(&'a str),
+    /// A `{/pointer}`, without its braces.
+    Pointer(&'a str),
+}
+
+/// A template cut into its text and its pointers; an unclosed `{/` and a `{` without `/` are
+/// text. The one reader of templates: keys, titles and the config's checks all cut them here.
+pub fn template_parts(template: &str) -> Vec<TemplatePart<'_>> {
+    let mut parts = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("{/") {
-        match rest[start..].find('}') {
-            Some(end) => {
-                out.push(&rest[start + 1..start + end]);
-                rest = &rest[start + end + 1..];
-            }
-            None => break,
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        if start > 0 {
+            parts.push(TemplatePart::Text(&rest[..start]));
         }
+        parts.push(TemplatePart::Pointer(&rest[start + 1..start + end]));
+        rest = &rest[start + end + 1..];
     }
-    out
+    if !rest.is_empty() {
+        parts.push(TemplatePart::Text(rest));
+    }
+    parts
+}
+
+/// The `{/pointer}`s of a template, in order.
+pub fn template_pointers(template: &str) -> Vec<&str> {
+    template_parts(template)
+        .into_iter()
+        .filter_map(|part| match part {
+            TemplatePart::Pointer(p) => Some(p),
+            TemplatePart::Text(_) => None,
+        })
+        .collect()
 }
 
 /// `[sources.NAME]` of kind generic → its settings, each bad value named with an example.

@@ -101,18 +101,13 @@ fn render_generic(
     kind: &MessageKind,
     settings: &GenericSettings,
 ) -> Value {
-    let doc = |v: u32| match n
-        .version(v)
-        .and_then(|raw| Record::parse(n.kind, raw.as_bytes()).ok())
-    {
-        Some(Record::Generic(d)) => Some(d),
-        _ => None,
-    };
     match kind {
         MessageKind::Changes { version } | MessageKind::ThreadReply { version, .. } => {
-            match (doc(version.saturating_sub(1)), doc(*version)) {
-                (Some(old), Some(new)) => generic::render_changes(&old, &new, settings, &n.source),
-                (_, Some(new)) => generic::render(&new, settings, &n.source),
+            match records(n, *version) {
+                (Some(Record::Generic(old)), Some(Record::Generic(new))) => {
+                    generic::render_changes(&old, &new, settings, &n.source)
+                }
+                (_, Some(Record::Generic(new))) => generic::render(&new, settings, &n.source),
                 _ => generic::render(latest, settings, &n.source),
             }
         }
@@ -155,15 +150,22 @@ fn with_replace(mut message: Value) -> Value {
     message
 }
 
-/// Versions `version - 1` and `version` of an opportunity: a change is about that pair,
-/// whatever came after it.
+/// Versions `version - 1` and `version` of a notification, as records: a change is about that
+/// pair, whatever came after it.
+fn records(n: &Notification, version: u32) -> (Option<Record>, Option<Record>) {
+    let parse = |v: u32| {
+        n.version(v)
+            .and_then(|raw| Record::parse(n.kind, raw.as_bytes()).ok())
+    };
+    (parse(version.saturating_sub(1)), parse(version))
+}
+
+/// [`records`] of an opportunity.
 fn versions(n: &Notification, version: u32) -> (Option<Opportunity>, Option<Opportunity>) {
-    let parse = |v: u32| match n
-        .version(v)
-        .and_then(|raw| Record::parse(n.kind, raw.as_bytes()).ok())
-    {
+    let opportunity = |r: Option<Record>| match r {
         Some(Record::Opportunity(o)) => Some(o),
         _ => None,
     };
-    (parse(version.saturating_sub(1)), parse(version))
+    let (old, new) = records(n, version);
+    (opportunity(old), opportunity(new))
 }

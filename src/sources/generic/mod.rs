@@ -11,7 +11,7 @@ mod versions;
 use serde_json::Value;
 
 use super::InvalidRecord;
-use crate::config::generic::template_pointers;
+use crate::config::generic::{template_parts, template_pointers, TemplatePart};
 pub use crate::config::generic::{GenericSettings, OnRepeat, MAX_FIELDS};
 pub use message::{render, render_changes};
 pub use versions::{changes, same, Changed};
@@ -69,20 +69,20 @@ pub fn closes(doc: &Value, closing: &[(String, String)]) -> bool {
 /// cannot make one key (`a = "x|y", b = "z"` against `a = "x", b = "y|z"`). A one-field key is
 /// the value as it is, as before templates.
 fn fill_key(template: &str, doc: &Value) -> String {
-    let literal: String = split(template)
-        .into_iter()
+    let parts = template_parts(template);
+    let literal: String = parts
+        .iter()
         .filter_map(|part| match part {
-            Part::Text(t) => Some(t),
-            Part::Pointer(_) => None,
+            TemplatePart::Text(t) => Some(*t),
+            TemplatePart::Pointer(_) => None,
         })
         .collect();
     let mut out = String::new();
-    for part in split(template) {
+    for part in parts {
         match part {
-            Part::Text(t) => out.push_str(t),
-            Part::Pointer(p) => {
-                let value = doc.pointer(p).and_then(scalar_text).unwrap_or_default();
-                for c in value.chars() {
+            TemplatePart::Text(t) => out.push_str(t),
+            TemplatePart::Pointer(p) => {
+                for c in value_at(doc, p).chars() {
                     if !literal.is_empty() && (c == '%' || literal.contains(c)) {
                         let mut buf = [0u8; 4];
                         for b in c.encode_utf8(&mut buf).bytes() {
@@ -98,60 +98,23 @@ fn fill_key(template: &str, doc: &Value) -> String {
     out
 }
 
-/// A piece of a template.
-enum Part<'a> {
-    /// Text as written.
-    Text(&'a str),
-    /// A `{/pointer}`, without its braces.
-    Pointer(&'a str),
-}
-
-/// A template cut into its text and its pointers; an unclosed `{/` is text.
-fn split(template: &str) -> Vec<Part<'_>> {
-    let mut parts = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{/") {
-        match rest[start..].find('}') {
-            Some(end) => {
-                if start > 0 {
-                    parts.push(Part::Text(&rest[..start]));
-                }
-                parts.push(Part::Pointer(&rest[start + 1..start + end]));
-                rest = &rest[start + end + 1..];
-            }
-            None => break,
-        }
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Text(rest));
-    }
-    parts
-}
-
 /// Replaces every `{/pointer}` with the value found there (empty when absent).
 pub fn fill(template: &str, doc: &Value) -> String {
     let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{/") {
-        out.push_str(&rest[..start]);
-        match rest[start..].find('}') {
-            Some(end) => {
-                let pointer = &rest[start + 1..start + end];
-                out.push_str(
-                    &doc.pointer(pointer)
-                        .and_then(scalar_text)
-                        .unwrap_or_default(),
-                );
-                rest = &rest[start + end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
+    for part in template_parts(template) {
+        match part {
+            TemplatePart::Text(t) => out.push_str(t),
+            TemplatePart::Pointer(p) => out.push_str(&value_at(doc, p)),
         }
     }
-    out.push_str(rest);
     out
+}
+
+/// The value at a pointer as text, empty when absent or not a scalar.
+fn value_at(doc: &Value, pointer: &str) -> String {
+    doc.pointer(pointer)
+        .and_then(scalar_text)
+        .unwrap_or_default()
 }
 
 /// Strings as they are, numbers and booleans as text; objects and arrays are not shown.
