@@ -99,6 +99,7 @@ fn fill(journal: &Journal, total: u64) {
                     history: Vec::new(),
                     posted: None,
                     replayed_as: None,
+                    digest: None,
                 };
                 journal
                     .record(DeliveryUpdate {

@@ -2,10 +2,15 @@
 //! trait so tests can move time by hand instead of sleeping.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
+
+    /// Calls `wake` whenever the time jumps, so a thread waiting for a time (the scheduler,
+    /// for a token or a due message) looks again. The system clock never jumps: nothing to do.
+    fn on_advance(&self, _wake: Box<dyn Fn() + Send + Sync>) {}
 }
 
 /// The system clock.
@@ -21,6 +26,8 @@ impl Clock for SystemClock {
 pub struct ManualClock {
     /// Current time in ms.
     now: AtomicU64,
+    /// Told after every `advance`.
+    wakers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl ManualClock {
@@ -28,11 +35,17 @@ impl ManualClock {
     pub fn new() -> ManualClock {
         ManualClock {
             now: AtomicU64::new(crate::store::now_ms()),
+            wakers: Mutex::new(Vec::new()),
         }
     }
 
     pub fn advance(&self, ms: u64) {
         self.now.fetch_add(ms, Ordering::SeqCst);
+        if let Ok(wakers) = self.wakers.lock() {
+            for wake in wakers.iter() {
+                wake();
+            }
+        }
     }
 }
 
@@ -45,5 +58,11 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
         self.now.load(Ordering::SeqCst)
+    }
+
+    fn on_advance(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        if let Ok(mut wakers) = self.wakers.lock() {
+            wakers.push(wake);
+        }
     }
 }

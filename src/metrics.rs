@@ -11,6 +11,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::store::journal::Journal;
@@ -54,6 +55,21 @@ pub struct RegionNews {
     /// When the last failure happened (ms), and why.
     pub last_error_ms: Option<u64>,
     pub last_error: Option<String>,
+    /// Digests Slack took since the relay started, and the notifications they carried.
+    pub digests: u64,
+    pub digested: u64,
+    /// When the last digest went out (ms), and how many it listed.
+    pub last_digest_ms: Option<u64>,
+    pub last_digest_size: Option<u64>,
+}
+
+/// Digest sizes a dashboard tells apart: a few, a screen, the most a message holds.
+const DIGEST_BUCKETS: [f64; 6] = [2.0, 5.0, 10.0, 20.0, 30.0, 48.0];
+
+type DigestSizes = Family<RegionLabel, Histogram, fn() -> Histogram>;
+
+fn digest_histogram() -> Histogram {
+    Histogram::new(DIGEST_BUCKETS)
 }
 
 /// One finished attempt, for the status page's list.
@@ -87,6 +103,8 @@ pub struct Metrics {
     /// When the served TLS certificate expires (Unix seconds); no sample on plain HTTP, so an
     /// alert on "expires soon" cannot fire for a relay without a certificate.
     tls_expiry: Family<CertLabel, Gauge>,
+    /// Notifications per digest delivered, by region (its count is the digests sent).
+    digest_size: DigestSizes,
 }
 
 /// The label for a target key.
@@ -150,6 +168,12 @@ impl Metrics {
             "When the TLS certificate the listener serves expires, in Unix seconds",
             tls_expiry.clone(),
         );
+        let digest_size: DigestSizes = Family::new_with_constructor(digest_histogram);
+        registry.register(
+            "digest_size",
+            "Notifications listed in each digest Slack took, by region (the count is the digests sent)",
+            digest_size.clone(),
+        );
         let disk: [Gauge; 3] = Default::default();
         registry.register(
             "store_free_bytes",
@@ -206,6 +230,24 @@ impl Metrics {
             paused,
             disk,
             tls_expiry,
+            digest_size,
+        }
+    }
+
+    /// A digest of `size` notifications that Slack took for `target`.
+    pub fn digest(&self, target: &str, size: usize) {
+        let region = region_label(target);
+        self.digest_size
+            .get_or_create(&RegionLabel {
+                region: region.clone(),
+            })
+            .observe(size as f64);
+        if let Ok(mut news) = self.news.lock() {
+            let n = news.entry(region).or_default();
+            n.digests += 1;
+            n.digested += size as u64;
+            n.last_digest_ms = Some(now_ms());
+            n.last_digest_size = Some(size as u64);
         }
     }
 

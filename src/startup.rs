@@ -98,6 +98,8 @@ impl Application {
         let waker: Waker = Arc::new(move |targets| {
             let _ = wake_tx.send(Event::Wake(targets));
         });
+        let tick = Arc::clone(&waker);
+        clock.on_advance(Box::new(move || tick(Vec::new())));
         let (journal, journal_thread) = Journal::start(store.clone(), Some(waker))?;
         report_backlog(&journal, &settings);
         let worker = match Worker::new(store.clone(), journal.clone(), &settings) {

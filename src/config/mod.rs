@@ -37,7 +37,7 @@ pub use admin::AdminToken;
 pub use delivery::DeliverySettings;
 pub use error::ConfigError;
 use raw::RawConfig;
-pub use region::{RegionSettings, RegionTarget, WebApiRegion};
+pub use region::{DigestRule, RegionSettings, RegionTarget, WebApiRegion};
 pub use routing::{Route, RouteTarget, RoutingSettings};
 pub use server::{ServerSettings, TlsSettings};
 pub use slack::SlackSettings;

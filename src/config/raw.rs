@@ -247,4 +247,6 @@ pub struct RawRegion {
     pub countries: Option<Vec<String>>,
     pub rate: Option<String>,
     pub burst: Option<u32>,
+    pub digest_after: Option<String>,
+    pub digest_max: Option<u32>,
 }

@@ -5,14 +5,23 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use super::raw::RawRegion;
 use super::tokens::BotToken;
-use super::values::valid_name;
+use super::values::{parse_duration, valid_name};
 use super::webhook_url::WebhookUrl;
 use super::{ConfigError, Rate};
 
 const DEFAULT_BURST: u32 = 3;
+/// A burst that cannot be sent within this at the region's rate goes out as digests: half a
+/// minute is about as late as a "new opportunity" can arrive and still feel live.
+const DEFAULT_DIGEST_AFTER: Duration = Duration::from_secs(30);
+/// Twenty lines are one screen of Slack; a digest is one header, one block per line and one
+/// footer, so Slack's 50 blocks allow at most [`MAX_DIGEST`].
+const DEFAULT_DIGEST_MAX: u32 = 20;
+/// Header, footer and one block per line stay within Slack's 50 blocks per message.
+pub const MAX_DIGEST: u32 = 48;
 
 /// A region, validated.
 #[derive(Debug, Clone)]
@@ -23,6 +32,36 @@ pub struct RegionSettings {
     pub rate: Rate,
     /// Messages that may go out back to back before `rate` applies.
     pub burst: u32,
+    /// When a burst of new notifications goes out as digests instead of one post each.
+    pub digest: DigestRule,
+}
+
+/// `digest_after` and `digest_max`: a region whose waiting new notifications would take longer
+/// than `after` to post one by one at its rate posts them as digests of up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DigestRule {
+    /// The longest a burst may take to drain one post at a time; zero turns digests off.
+    pub after: Duration,
+    /// Notifications listed in one digest (2 to [`MAX_DIGEST`]).
+    pub max: u32,
+}
+
+impl DigestRule {
+    /// No digests: every notification is its own post.
+    pub const OFF: DigestRule = DigestRule {
+        after: Duration::ZERO,
+        max: DEFAULT_DIGEST_MAX,
+    };
+
+    /// How many waiting new notifications the region can post one by one within `after` at
+    /// `rate`; more than that and they go as digests. `None` when digests are off.
+    pub fn threshold(&self, rate: Rate) -> Option<u64> {
+        if self.after.is_zero() {
+            return None;
+        }
+        let per_ms = rate.per.as_millis().max(1);
+        Some((self.after.as_millis() * u128::from(rate.count) / per_ms) as u64)
+    }
 }
 
 /// How a region reaches Slack.
@@ -150,11 +189,32 @@ pub fn region_settings(name: &str, r: &RawRegion) -> Result<RegionSettings, Conf
             "3",
         ));
     }
+    let digest = digest_rule(name, r)?;
     Ok(RegionSettings {
         target,
         rate,
         burst,
+        digest,
     })
+}
+
+/// `digest_after` (a duration, `"0s"` for off) and `digest_max`.
+fn digest_rule(name: &str, r: &RawRegion) -> Result<DigestRule, ConfigError> {
+    let key = |field: &str| format!("regions.{name}.{field}");
+    let after = match &r.digest_after {
+        Some(text) => parse_duration(&key("digest_after"), text)?,
+        None => DEFAULT_DIGEST_AFTER,
+    };
+    let max = r.digest_max.unwrap_or(DEFAULT_DIGEST_MAX);
+    if !(2..=MAX_DIGEST).contains(&max) {
+        return Err(ConfigError::invalid(
+            &key("digest_max"),
+            max.to_string(),
+            &format!("must be from 2 to {MAX_DIGEST}: a digest lists at least two notifications, and one block per line must fit Slack's 50 blocks"),
+            "20",
+        ));
+    }
+    Ok(DigestRule { after, max })
 }
 
 /// The channel settings of a bot-token region.

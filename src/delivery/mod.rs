@@ -17,11 +17,14 @@
 //! - `outcome.rs`: an outcome recorded through the journal and logged.
 
 pub mod backoff;
+pub mod burst;
+pub mod digest;
 pub mod method_limits;
 mod outcome;
 pub mod policy;
 pub mod rate_limit;
 pub mod render;
+pub mod render_digest;
 #[cfg(test)]
 mod render_tests;
 pub mod scheduler;
@@ -87,8 +90,8 @@ impl Dispatcher {
                     })?,
             );
         }
-        let queued: Vec<String> = worker.journal.pending_by_target().into_keys().collect();
         let store = worker.store.clone();
+        let journal = worker.journal.clone();
         let regions: Arc<BTreeMap<_, _>> = Arc::clone(&worker.regions);
         let exit = exited_tx;
         let heartbeat = Arc::new(AtomicU64::new(now_ms()));
@@ -99,8 +102,8 @@ impl Dispatcher {
                 .spawn(move || {
                     scheduler::run(
                         store,
+                        &journal,
                         &regions,
-                        queued,
                         events_rx,
                         jobs_tx,
                         &beat,
@@ -154,10 +157,23 @@ fn work(worker: &Worker, jobs: &Receiver<Job>, done: &Sender<Event>, stopping: &
         let pause_until_ms = if stopping.load(Ordering::SeqCst) {
             None
         } else {
-            match worker.deliver_one(job.delivery_id) {
-                Ok(Outcome::RateLimited { until_ms } | Outcome::Throttled { until_ms }) => {
-                    Some(until_ms)
-                }
+            // A digest is stored before it is sent: retried whole, repeated at most once.
+            let formed = match &job.digest {
+                Some(pick) => worker
+                    .form_digest(job.delivery_id, &pick.members, pick.more)
+                    .map(|_| ()),
+                None => Ok(()),
+            };
+            match formed.and_then(|()| worker.deliver_one(job.delivery_id)) {
+                Ok(
+                    Outcome::RateLimited { until_ms }
+                    | Outcome::Throttled { until_ms }
+                    | Outcome::Retrying {
+                        at_ms: until_ms,
+                        in_place: true,
+                        ..
+                    },
+                ) => Some(until_ms),
                 Ok(Outcome::RegionPaused { .. }) => {
                     paused = true;
                     None

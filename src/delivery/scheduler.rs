@@ -17,9 +17,11 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::burst::{Burst, Pick};
 use super::rate_limit::TokenBucket;
 use crate::clock::Clock;
-use crate::config::{Rate, RegionSettings};
+use crate::config::{DigestRule, Rate, RegionSettings};
+use crate::store::journal::Journal;
 use crate::store::{now_ms, Store};
 
 /// Longest the scheduler sleeps without an event; a safety net, since every new notification and
@@ -59,11 +61,15 @@ pub struct Job {
     pub region: String,
     /// Its due-queue time, so a stale queue entry can be removed.
     pub due_ms: u64,
+    /// Send it as the digest of these posts too (the region is in a burst).
+    pub digest: Option<Pick>,
 }
 
 struct RegionState {
     /// `rate` and `burst` for this webhook.
     bucket: TokenBucket,
+    /// Whether the region is in a burst (never for one-off webhooks).
+    burst: Burst,
     /// A delivery of this region is with a worker.
     busy: bool,
     /// No request before this time (ms): Slack's Retry-After.
@@ -83,6 +89,7 @@ fn add_one_off(
     if target.starts_with(ONE_OFF_PREFIX) && !states.contains_key(&target) {
         let state = RegionState {
             bucket: TokenBucket::new(Rate::SLACK_DEFAULT, ONE_OFF_BURST, now),
+            burst: Burst::new(&DigestRule::OFF, Rate::SLACK_DEFAULT),
             busy: false,
             paused_until_ms: pauses.get(&target).copied().unwrap_or(0),
             held: false,
@@ -91,11 +98,12 @@ fn add_one_off(
     }
 }
 
-/// `queued`: the targets with pending deliveries at start (the journal counted them).
+/// `journal`'s counters say which targets have pending deliveries at start, and how long a
+/// region's queue is when a digest is picked.
 pub fn run(
     store: Store,
+    journal: &Journal,
     regions: &BTreeMap<String, RegionSettings>,
-    queued: Vec<String>,
     events: Receiver<Event>,
     jobs: Sender<Job>,
     heartbeat: &AtomicU64,
@@ -133,6 +141,7 @@ pub fn run(
         .map(|(name, r)| {
             let state = RegionState {
                 bucket: TokenBucket::new(r.rate, r.burst, now),
+                burst: Burst::new(&r.digest, r.rate),
                 busy: false,
                 paused_until_ms: pauses.get(name).copied().unwrap_or(0),
                 held: held.contains_key(name),
@@ -141,7 +150,7 @@ pub fn run(
         })
         .collect();
     // One-off webhooks (a route's URL, a Rainforest event's) queued before the restart.
-    for target in queued {
+    for target in journal.pending_by_target().into_keys() {
         add_one_off(&mut states, &pauses, target, now);
     }
 
@@ -187,11 +196,20 @@ pub fn run(
             }
             match state.bucket.try_take(now) {
                 Ok(()) => {
+                    let pending = journal.pending_of(name);
+                    let digest = state
+                        .burst
+                        .pick(&store, name, delivery_id, pending, now)
+                        .unwrap_or_else(|e| {
+                            log::error!("Could not read region {name}'s queue for a digest; posting one by one: {e}.");
+                            None
+                        });
                     if jobs
                         .send(Job {
                             delivery_id,
                             region: name.clone(),
                             due_ms: due,
+                            digest,
                         })
                         .is_err()
                     {

@@ -35,6 +35,19 @@ impl Worker {
         let target = match d.message.acts_on() {
             None => None,
             Some(of) => match self.store.delivery(of)? {
+                // A digest lists many notifications: editing it to one of them, or reacting,
+                // pinning or deleting for one of them, would be wrong for all the others. The
+                // thread reply that comes with every update says what changed, in its thread.
+                Some(post)
+                    if post.digest.is_some()
+                        && post.posted.is_some()
+                        && !matches!(d.message, MessageKind::ThreadReply { .. }) =>
+                {
+                    return Ok(Step::local(
+                        RetryAction::Delivered,
+                        &format!("skipped: notification {} went out in digest {}, which lists others too; its thread has the update", n.id, post.digest.unwrap_or(of)),
+                    ));
+                }
                 Some(post) if post.posted.is_some() => post.posted,
                 Some(post) => match &post.state {
                     DeliveryState::Pending { next_at_ms } => {
@@ -125,6 +138,14 @@ impl Worker {
                     "skipped: the message it acts on was never posted (a dead letter, or posted before the region had a bot token)",
                 ));
             }
+            (MessageKind::Digest { .. }, _) => {
+                return Ok(Step::local(
+                    RetryAction::Retry {
+                        reason: "a digest is sent with its members, not on its own".into(),
+                    },
+                    "",
+                ));
+            }
             (MessageKind::Full | MessageKind::Changes { .. } | MessageKind::Moved { .. }, _) => {
                 let Ok(mut message) = render(&d.message) else {
                     return Ok(unrenderable());
@@ -134,22 +155,33 @@ impl Worker {
             }
         };
 
-        let on_channel = args["channel"].as_str().unwrap_or("").to_string();
-        let now = now_ms();
-        if let Err(wait) = self.limits.try_take(&api.token, method, &on_channel, now) {
-            return Ok(Step::Throttled {
-                until_ms: now + wait.as_millis() as u64,
-            });
-        }
-        let answer = self
-            .transport
-            .call_api(&self.slack_api, method, &api.token, &args);
         // A channel the record named (a new post's, or the one its message went to) is that
         // message's problem; the region's own channel is the region's.
         let from_record = match &target {
             Some(p) => p.channel != api.channel,
             None => from_record,
         };
+        Ok(self.call_web_api(api, method, &args, from_record))
+    }
+
+    /// Calls `method` within Slack's rate tier for it; a post remembers where it went.
+    pub(super) fn call_web_api(
+        &self,
+        api: &WebApiRegion,
+        method: Method,
+        args: &Value,
+        from_record: bool,
+    ) -> Step {
+        let on_channel = args["channel"].as_str().unwrap_or("").to_string();
+        let now = now_ms();
+        if let Err(wait) = self.limits.try_take(&api.token, method, &on_channel, now) {
+            return Step::Throttled {
+                until_ms: now + wait.as_millis() as u64,
+            };
+        }
+        let answer = self
+            .transport
+            .call_api(&self.slack_api, method, &api.token, args);
         let action = classify_web_api(method, &answer, from_record);
         let posted = match (&action, method, &answer) {
             (RetryAction::Delivered, Method::PostMessage, Answer::Status { body, .. }) => {
@@ -159,12 +191,12 @@ impl Worker {
             }
             _ => None,
         };
-        Ok(Step::Tried {
+        Step::Tried {
             action,
             answer: Some(compact(answer)),
             posted,
             note: None,
-        })
+        }
     }
 }
 

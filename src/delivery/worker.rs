@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::backoff::backoff;
+use super::digest::settle_members;
 use super::method_limits::MethodLimits;
 use super::outcome::log_outcome;
 use super::policy::RetryAction;
@@ -20,7 +21,7 @@ use crate::slack::transport::{Answer, Transport, TransportError};
 use crate::slack::web_api::Posted;
 use crate::sources::approval::Sent;
 use crate::store::journal::{DeliveryUpdate, Journal};
-use crate::store::records::{Attempt, Delivery, DeliveryState};
+use crate::store::records::{Attempt, Delivery, DeliveryState, MessageKind};
 use crate::store::{now_ms, Store, StoreError};
 
 /// What one step did, for the scheduler and for tests.
@@ -28,8 +29,13 @@ use crate::store::{now_ms, Store, StoreError};
 pub enum Outcome {
     /// Slack has it.
     Delivered,
-    /// Failed for now; due again at `at_ms`.
-    Retrying { at_ms: u64, reason: String },
+    /// Failed for now; due again at `at_ms`. `in_place`: it kept its place in the queue and
+    /// the region waits until then (a digest).
+    Retrying {
+        at_ms: u64,
+        reason: String,
+        in_place: bool,
+    },
     /// Slack answered 429; the region must wait until `until_ms`.
     RateLimited { until_ms: u64 },
     /// Moved to the dead-letter list.
@@ -169,6 +175,8 @@ impl Worker {
             .as_ref()
             .map(|n| n.source.clone())
             .unwrap_or_default();
+        // A digest's members, read before the attempt: they settle with it.
+        let members = self.digest_members(&delivery)?;
         let step = match notification {
             None => Step::local(
                 RetryAction::Permanent {
@@ -182,6 +190,9 @@ impl Worker {
             ) {
                 (_, Err(until_ms)) => Step::Waiting { until_ms },
                 (Err(reason), _) => Step::local(RetryAction::Retry { reason }, ""),
+                (Ok(target), _) if matches!(delivery.message, MessageKind::Digest { .. }) => {
+                    self.attempt_digest(&target, &notification, &delivery, &members)
+                }
                 (Ok(RegionTarget::Webhook(url)), Ok(sent)) => {
                     self.attempt_webhook(&url, &notification, &delivery, sent.as_ref())
                 }
@@ -288,8 +299,16 @@ impl Worker {
                         self.settings.max_backoff,
                     );
                     let at_ms = now + wait.as_millis() as u64;
-                    delivery.state = DeliveryState::Pending { next_at_ms: at_ms };
-                    Outcome::Retrying { at_ms, reason }
+                    // A digest lists the oldest posts waiting: it keeps its place and holds
+                    // the region until its retry, so the posts behind it cannot overtake it.
+                    let in_place = matches!(delivery.message, MessageKind::Digest { .. });
+                    let next_at_ms = if in_place { previous_due_ms } else { at_ms };
+                    delivery.state = DeliveryState::Pending { next_at_ms };
+                    Outcome::Retrying {
+                        at_ms,
+                        reason,
+                        in_place,
+                    }
                 }
             }
             // The region's credentials or channel are refused (a webhook's 403/404/410, a
@@ -318,13 +337,22 @@ impl Worker {
             }
         };
 
-        self.record_outcome(DeliveryUpdate {
-            delivery: delivery.clone(),
-            previous_due_ms: Some(previous_due_ms),
-            pause_region_until_ms: pause,
-            pause_region_reason: paused,
-            source,
-        })?;
+        let size = members.len() + 1;
+        let is_digest = matches!(delivery.message, MessageKind::Digest { .. });
+        let settled = settle_members(&delivery, members);
+        self.record_outcome(
+            DeliveryUpdate {
+                delivery: delivery.clone(),
+                previous_due_ms: Some(previous_due_ms),
+                pause_region_until_ms: pause,
+                pause_region_reason: paused,
+                source,
+            },
+            settled,
+        )?;
+        if is_digest && outcome == Outcome::Delivered {
+            self.metrics.digest(&delivery.region, size);
+        }
         let counted = match &outcome {
             Outcome::Delivered => Some("delivered"),
             Outcome::Retrying { .. } => Some("retry"),
@@ -344,12 +372,7 @@ impl Worker {
             self.metrics
                 .attempt(&delivery.region, delivery.notification_id, c, error);
         }
-        log_outcome(
-            &delivery.region,
-            delivery.notification_id,
-            delivery.attempts,
-            &outcome,
-        );
+        log_outcome(&delivery, size, &outcome);
         Ok(outcome)
     }
 }

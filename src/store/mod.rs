@@ -279,6 +279,19 @@ impl Store {
         }
     }
 
+    /// A region's due queue from its head: (due ms, delivery id), earliest first.
+    pub fn due_entries(
+        &self,
+        region: &str,
+    ) -> impl Iterator<Item = Result<(u64, u64), StoreError>> {
+        self.db.scan_prefix(keys::due_prefix(region)).map(|entry| {
+            let (key, _) = entry?;
+            keys::parse_due(&key)
+                .map(|(_, due, id)| (due, id))
+                .ok_or_else(|| StoreError::Corrupt("due-queue key".into()))
+        })
+    }
+
     /// Pending deliveries per region, by scanning the due queue (the journal keeps running
     /// counters; this is for tests and for counting a store once).
     pub fn pending_by_region(&self) -> Result<BTreeMap<String, usize>, StoreError> {

@@ -132,6 +132,10 @@ pub enum MessageKind {
     AskReason,
     /// Approval: a note only the clicker sees, through the `response_url`.
     Ephemeral { text: String },
+    /// A burst's digest: this delivery's own notification and the posts `members` (delivery
+    /// ids, oldest first) in one message; `more` new notifications were still waiting behind
+    /// it when it was formed. The members' `digest` points here; they settle with it.
+    Digest { members: Vec<u64>, more: u32 },
 }
 
 impl MessageKind {
@@ -149,7 +153,8 @@ impl MessageKind {
             | MessageKind::Moved { .. }
             | MessageKind::Decision
             | MessageKind::AskReason
-            | MessageKind::Ephemeral { .. } => None,
+            | MessageKind::Ephemeral { .. }
+            | MessageKind::Digest { .. } => None,
         }
     }
 
@@ -242,6 +247,11 @@ pub struct Delivery {
     /// longer makes its notification "dead".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replayed_as: Option<u64>,
+    /// This post went out (or waits to go out) in a digest: the digest's delivery, whose
+    /// message is [`MessageKind::Digest`]. Set on every member, the digest's own first post
+    /// too. While set on a pending post, the post is out of the due queue: its digest is in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<u64>,
 }
 
 impl Delivery {

@@ -25,6 +25,7 @@ mod compaction;
 mod compressed;
 mod crash;
 mod delivery;
+mod digests;
 mod disk;
 mod generic_versions;
 mod intake;

@@ -11,7 +11,7 @@ use crate::sources::Record;
 use crate::sources::SourceKind;
 use crate::store::index::{ListState, MINUTE_MS};
 use crate::store::listing::{self, first_id_from};
-use crate::store::records::{Delivery, DeliveryState, Notification};
+use crate::store::records::{Delivery, DeliveryState, MessageKind, Notification};
 use crate::store::{Store, StoreError};
 
 /// Most items one list call returns.
@@ -31,7 +31,9 @@ pub async fn show(
         return Err(missing());
     }
     let deliveries = deliveries(&state.store, &n)?;
-    Ok(HttpResponse::Ok().json(detail(&n, &deliveries, &state.settings.sources)))
+    let mut out = detail(&n, &deliveries, &state.settings.sources);
+    out["digest"] = digest_json(&state.store, &deliveries)?;
+    Ok(HttpResponse::Ok().json(out))
 }
 
 #[derive(Deserialize)]
@@ -83,7 +85,9 @@ pub async fn show_external(
         .filter(|n| n.source == source && n.external_id == external_id)
         .ok_or_else(missing)?;
     let deliveries = deliveries(&state.store, &n)?;
-    Ok(HttpResponse::Ok().json(detail(&n, &deliveries, &state.settings.sources)))
+    let mut out = detail(&n, &deliveries, &state.settings.sources);
+    out["digest"] = digest_json(&state.store, &deliveries)?;
+    Ok(HttpResponse::Ok().json(out))
 }
 
 pub async fn list(
@@ -284,6 +288,43 @@ fn detail(
     out
 }
 
+/// The digest that delivered (or is to deliver) this notification, `null` when it went out on
+/// its own: the digest's delivery id, how many it listed, this one's place in it, its state.
+/// Only counts: the other members may be another source's, which a source's token must not see.
+fn digest_json(store: &Store, ds: &[Delivery]) -> Result<Value, AdminError> {
+    let Some((member, digest_id)) = ds.iter().rev().find_map(|d| d.digest.map(|g| (d.id, g)))
+    else {
+        return Ok(Value::Null);
+    };
+    let Some(digest) = store.delivery_as_applied(digest_id)? else {
+        return Ok(json!({"delivery": digest_id.to_string()}));
+    };
+    let MessageKind::Digest { members, .. } = &digest.message else {
+        return Ok(json!({"delivery": digest_id.to_string()}));
+    };
+    let position = if member == digest_id {
+        1
+    } else {
+        members
+            .iter()
+            .position(|m| *m == member)
+            .map_or(0, |p| p + 2)
+    };
+    let (state, at_ms) = match &digest.state {
+        DeliveryState::Pending { .. } => ("pending", None),
+        DeliveryState::Delivered { at_ms } => ("delivered", Some(*at_ms)),
+        DeliveryState::Dead { at_ms, .. } => ("dead", Some(*at_ms)),
+    };
+    Ok(json!({
+        "delivery": digest_id.to_string(),
+        "size": members.len() + 1,
+        "position": position,
+        "state": state,
+        "at_ms": at_ms,
+        "posted": digest.posted,
+    }))
+}
+
 pub fn delivery_json(d: &Delivery) -> Value {
     let (state, next_try_ms, reason) = match &d.state {
         DeliveryState::Pending { next_at_ms } => ("pending", Some(*next_at_ms), None),
@@ -300,5 +341,6 @@ pub fn delivery_json(d: &Delivery) -> Value {
         "reason": reason,
         "history": d.history,
         "posted": d.posted,
+        "digest": d.digest.map(|g| g.to_string()),
     })
 }

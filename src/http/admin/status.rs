@@ -42,6 +42,12 @@ pub fn status_json(state: &IntakeState) -> Result<Value, AdminError> {
             "last_success_ms": news.last_success_ms,
             "last_error_ms": news.last_error_ms,
             "last_error": news.last_error,
+            "digests": news.digests,
+            "digested": news.digested,
+            "last_digest_ms": news.last_digest_ms,
+            "last_digest_size": news.last_digest_size,
+            "digest_after_ms": region.digest.after.as_millis() as u64,
+            "digest_max": region.digest.max,
             "paused": paused.contains_key(name),
             "pause_reason": paused.get(name),
         }));

@@ -107,6 +107,25 @@ fn utc(ms: u64) -> String {
 }
 
 /// `<time>` with the age as text and the UTC time as its tooltip, or a dash.
+/// A region's digests since the start: how many, what they listed, the last one's size.
+fn digests_cell(r: &Value, now: u64) -> String {
+    let sent = r["digests"].as_u64().unwrap_or(0);
+    if sent == 0 {
+        let title = if r["digest_after_ms"].as_u64() == Some(0) {
+            "Digests are off for this region (digest_after = \"0s\")"
+        } else {
+            "A burst the channel cannot post one by one within digest_after goes out as digests"
+        };
+        return format!("<span class=\"muted\" title=\"{title}\">none</span>");
+    }
+    format!(
+        "{sent} <div class=\"muted\">{} notifications; last: {} {}</div>",
+        r["digested"].as_u64().unwrap_or(0),
+        r["last_digest_size"].as_u64().unwrap_or(0),
+        when(r["last_digest_ms"].as_u64(), now)
+    )
+}
+
 fn when(ms: Option<u64>, now: u64) -> String {
     match ms {
         Some(ms) => format!(
@@ -184,7 +203,7 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
     } else {
         h.push_str(
             "<table id=\"regions\"><thead><tr><th>Region</th><th>Webhook</th><th class=\"n\">Queue</th>\
-             <th>Oldest pending</th><th>Last success</th><th>Last error</th><th>State</th></tr></thead><tbody>",
+             <th>Oldest pending</th><th>Last success</th><th class=\"n\">Digests</th><th>Last error</th><th>State</th></tr></thead><tbody>",
         );
         for r in &regions {
             let name = r["name"].as_str().unwrap_or("");
@@ -220,11 +239,12 @@ fn render(state: &IntakeState) -> Result<String, AdminError> {
             let _ = write!(
                 h,
                 "<tr data-region=\"{name}\"><td><b>{name}</b></td><td>{webhook}</td>\
-                 <td class=\"n queue\">{depth}</td><td>{oldest}</td><td>{success}</td><td>{error}</td>\
-                 <td>{paused}</td></tr>",
+                 <td class=\"n queue\">{depth}</td><td>{oldest}</td><td>{success}</td>\
+                 <td class=\"n digests\">{digests}</td><td>{error}</td><td>{paused}</td></tr>",
                 name = html_escape(name),
                 depth = num(&r["queue_depth"]),
                 success = when(r["last_success_ms"].as_u64(), now),
+                digests = digests_cell(r, now),
             );
         }
         h.push_str("</tbody></table>");

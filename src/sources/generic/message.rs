@@ -62,6 +62,37 @@ pub fn render(doc: &Value, settings: &GenericSettings, source: &str) -> Value {
     json!({"text": mrkdwn(&title, 300), "blocks": blocks})
 }
 
+/// The fields a digest's line shows after the title: the first ones configured.
+const LINE_FIELDS: usize = 3;
+
+/// One line of a digest: the title (with its marks) in bold, then the first fields as
+/// "Label: value", escaped and within `max_chars`.
+pub fn render_line(
+    doc: &Value,
+    settings: &GenericSettings,
+    source: &str,
+    max_chars: usize,
+) -> String {
+    let title = mrkdwn(&title(doc, settings, source), TITLE_MAX);
+    let facts: Vec<String> = settings
+        .fields
+        .iter()
+        .take(LINE_FIELDS)
+        .filter_map(|(label, pointer)| {
+            let value = doc.pointer(pointer).and_then(scalar_text)?;
+            Some(format!("{label}: {value}"))
+        })
+        .collect();
+    if facts.is_empty() {
+        return format!("*{title}*");
+    }
+    let left = max_chars.saturating_sub(title.chars().count() + 2);
+    format!(
+        "*{title}*{}",
+        mrkdwn(&format!(" · {}", facts.join(" · ")), left)
+    )
+}
+
 /// The follow-up for a new version: the title as it is now, and what changed since `old`.
 pub fn render_changes(old: &Value, new: &Value, settings: &GenericSettings, source: &str) -> Value {
     let title = title(new, settings, source);

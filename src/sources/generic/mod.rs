@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::InvalidRecord;
 use crate::config::generic::{template_parts, template_pointers, TemplatePart};
 pub use crate::config::generic::{GenericSettings, OnRepeat, MAX_FIELDS};
-pub use message::{render, render_changes};
+pub use message::{render, render_changes, render_line};
 pub use versions::{changes, same, Changed};
 
 /// The longest key kept: a key is an index entry, not a document.

@@ -100,6 +100,24 @@ fn opportunity_card(o: &Opportunity, changed: &[(&'static str, String)]) -> Valu
     })
 }
 
+/// One line of a digest: the name in bold, then account, amount and stage as in the card's
+/// fallback ("*Renewal 2027* for Acme, 4,500 (Qualification)"), escaped and within `max_chars`.
+pub fn render_line(o: &Opportunity, max_chars: usize) -> String {
+    let mut facts = String::new();
+    if let Some(account) = &o.account {
+        facts.push_str(&format!(" for {account}"));
+    }
+    if let Some(a) = &o.amount {
+        facts.push_str(&format!(", {}", format_amount(a)));
+    }
+    if let Some(stage) = &o.status {
+        facts.push_str(&format!(" ({stage})"));
+    }
+    let name = mrkdwn(&o.name, HEADER_MAX);
+    let left = max_chars.saturating_sub(name.chars().count() + 2);
+    format!("*{name}*{}", mrkdwn(&facts, left))
+}
+
 /// The fields a change message compares, with their labels, as shown in the full message.
 fn shown_fields(o: &Opportunity) -> Vec<(&'static str, String)> {
     let owner = match (&o.owner_name, &o.owner_email) {

@@ -154,6 +154,7 @@ impl Queue for BatchState<'_> {
             history: Vec::new(),
             posted: None,
             replayed_as: None,
+            digest: None,
         };
         self.put(keys::delivery(id).to_vec(), encode(&d));
         self.put(keys::due(region, due_ms, id), Vec::new());

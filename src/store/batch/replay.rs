@@ -26,7 +26,12 @@ impl BatchState<'_> {
             }
             let now = crate::store::now_ms();
             self.source = self.notification(old.notification_id)?.source;
-            let mut message = old.message.clone();
+            // A dead digest's members are dead letters of their own, replayed one by one: the
+            // digest itself comes back as its own notification's post.
+            let mut message = match &old.message {
+                MessageKind::Digest { .. } => MessageKind::Full,
+                other => other.clone(),
+            };
             // An action whose post was replayed acts on the replayed post.
             if let Some(anchor) = self.notification(old.notification_id)?.anchor {
                 message.retarget(anchor);

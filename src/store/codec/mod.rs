@@ -25,6 +25,9 @@ use super::StoreError;
 
 /// The first byte of a compact value (version 1 of the compact form). JSON never starts with it.
 pub const COMPACT: u8 = 0x01;
+/// The first byte of a compact delivery that was listed in a digest: version 1's fields, then
+/// the digest's id. Only such deliveries use it, so every other value stays as it was.
+pub const COMPACT_DIGEST: u8 = 0x02;
 
 /// A value the store keeps.
 pub trait Stored: Sized {

@@ -4,15 +4,20 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{from_json, json_bytes, COMPACT};
+use super::{from_json, json_bytes, COMPACT, COMPACT_DIGEST};
 use crate::store::StoreError;
 
 pub(super) struct Writer(pub(super) Vec<u8>);
 
 impl Writer {
     pub(super) fn new(capacity: usize) -> Writer {
+        Writer::tagged(capacity, COMPACT)
+    }
+
+    /// A compact value whose first byte is `tag` (a later version of a layout).
+    pub(super) fn tagged(capacity: usize, tag: u8) -> Writer {
         let mut out = Vec::with_capacity(capacity);
-        out.push(COMPACT);
+        out.push(tag);
         Writer(out)
     }
 
@@ -169,6 +174,16 @@ impl<'a> Reader<'a> {
 pub(super) fn compact<'a>(bytes: &'a [u8], what: &'static str) -> Option<Reader<'a>> {
     match bytes.split_first() {
         Some((&COMPACT, rest)) => Some(Reader { rest, what }),
+        _ => None,
+    }
+}
+
+/// [`compact`] for a layout with a later version: the reader and the version's first byte.
+pub(super) fn compact_tagged<'a>(bytes: &'a [u8], what: &'static str) -> Option<(u8, Reader<'a>)> {
+    match bytes.split_first() {
+        Some((&tag, rest)) if tag == COMPACT || tag == COMPACT_DIGEST => {
+            Some((tag, Reader { rest, what }))
+        }
         _ => None,
     }
 }

@@ -1,8 +1,8 @@
 //! The compact layouts of the two values every webhook writes, [`Notification`] and [`Delivery`],
 //! field by field; either still decodes from JSON.
 
-use super::primitives::{compact, Writer};
-use super::{from_json, Stored};
+use super::primitives::{compact, compact_tagged, Writer};
+use super::{from_json, Stored, COMPACT, COMPACT_DIGEST};
 use crate::model::SourceKind;
 use crate::store::records::{Attempt, Delivery, DeliveryState, MessageKind, Notification, Version};
 use crate::store::StoreError;
@@ -86,7 +86,12 @@ impl Stored for Notification {
 impl Stored for Delivery {
     fn to_bytes(&self) -> Vec<u8> {
         let answers: usize = self.history.iter().map(|a| a.answer.len() + 12).sum();
-        let mut w = Writer::new(self.region.len() + answers + 48);
+        let tag = if self.digest.is_some() {
+            COMPACT_DIGEST
+        } else {
+            COMPACT
+        };
+        let mut w = Writer::tagged(self.region.len() + answers + 48, tag);
         w.num(self.id);
         w.num(self.notification_id);
         w.text(&self.region);
@@ -118,11 +123,15 @@ impl Stored for Delivery {
         }
         w.opt_json(self.posted.as_ref());
         w.opt_num(self.replayed_as);
+        // Only in the digest layout, so a record without one stays byte for byte what it was.
+        if let Some(digest) = self.digest {
+            w.num(digest);
+        }
         w.0
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
-        let Some(mut r) = compact(bytes, "delivery") else {
+        let Some((tag, mut r)) = compact_tagged(bytes, "delivery") else {
             return from_json(bytes);
         };
         let id = r.num()?;
@@ -169,6 +178,11 @@ impl Stored for Delivery {
             history,
             posted: r.opt_json()?,
             replayed_as: r.opt_num()?,
+            digest: if tag == COMPACT_DIGEST {
+                Some(r.num()?)
+            } else {
+                None
+            },
         };
         r.end()?;
         Ok(d)

@@ -68,6 +68,7 @@ fn delivery() -> Delivery {
         ],
         posted: Some(serde_json::from_str(r#"{"channel":"C1","ts":"1.2"}"#).unwrap()),
         replayed_as: Some(400),
+        digest: Some(301),
     }
 }
 
@@ -88,6 +89,7 @@ fn every_field_round_trips() {
             history: Vec::new(),
             posted: None,
             replayed_as: None,
+            digest: None,
             ..delivery()
         };
         assert_eq!(Delivery::from_bytes(&plain.to_bytes()).unwrap(), plain);

@@ -12,6 +12,7 @@
 //! counters and statistics.
 
 mod counters;
+mod digest;
 mod recover;
 mod writer;
 
@@ -60,6 +61,54 @@ pub(super) struct WriteSet {
     remove: Vec<Vec<u8>>,
     /// How the counters change when this is on disk.
     deltas: Deltas,
+}
+
+impl WriteSet {
+    /// The writes of one delivery outcome, added to this set.
+    fn add_update(&mut self, update: &DeliveryUpdate) {
+        let set = self;
+        let d = &update.delivery;
+        if let Some(old) = update.previous_due_ms {
+            set.remove.push(keys::due(&d.region, old, d.id));
+            if d.due_ms().is_none() {
+                *set.deltas.pending.entry(d.region.clone()).or_insert(0) -= 1;
+            }
+        }
+        if let Some(due) = d.due_ms() {
+            set.insert
+                .push((keys::due(&d.region, due, d.id), Vec::new()));
+        }
+        if matches!(d.state, DeliveryState::Dead { .. }) {
+            set.insert.push((keys::dead(d.id).to_vec(), Vec::new()));
+            set.deltas.dead += 1;
+        }
+        // A settled delivery moves from the pending index to its state's.
+        let state = ListState::of_delivery(&d.state);
+        if update.previous_due_ms.is_some()
+            && state != ListState::Pending
+            && !update.source.is_empty()
+        {
+            let nid = d.notification_id;
+            set.remove.extend(index::delivery_key(
+                &update.source,
+                ListState::Pending,
+                nid,
+                d.id,
+            ));
+            if let Some(key) = index::delivery_key(&update.source, state, nid, d.id) {
+                set.insert.push((key, Vec::new()));
+            }
+        }
+        if let Some(until) = update.pause_region_until_ms {
+            set.insert
+                .push((keys::pause(&d.region), until.to_be_bytes().to_vec()));
+        }
+        if let Some(reason) = &update.pause_region_reason {
+            set.insert
+                .push((keys::manual_pause(&d.region), reason.as_bytes().to_vec()));
+        }
+        set.insert.push((keys::delivery(d.id).to_vec(), encode(d)));
+    }
 }
 
 /// Handle to the writer. Clone it freely; every clone feeds the same thread.
@@ -163,48 +212,8 @@ impl Journal {
 
     /// Records a delivery outcome; returns once it is on disk.
     pub fn record(&self, update: DeliveryUpdate) -> Result<(), StoreError> {
-        let d = &update.delivery;
         let mut set = WriteSet::default();
-        if let Some(old) = update.previous_due_ms {
-            set.remove.push(keys::due(&d.region, old, d.id));
-            if d.due_ms().is_none() {
-                set.deltas.pending.insert(d.region.clone(), -1);
-            }
-        }
-        if let Some(due) = d.due_ms() {
-            set.insert
-                .push((keys::due(&d.region, due, d.id), Vec::new()));
-        }
-        if matches!(d.state, DeliveryState::Dead { .. }) {
-            set.insert.push((keys::dead(d.id).to_vec(), Vec::new()));
-            set.deltas.dead = 1;
-        }
-        // A settled delivery moves from the pending index to its state's.
-        let state = ListState::of_delivery(&d.state);
-        if update.previous_due_ms.is_some()
-            && state != ListState::Pending
-            && !update.source.is_empty()
-        {
-            let nid = d.notification_id;
-            set.remove.extend(index::delivery_key(
-                &update.source,
-                ListState::Pending,
-                nid,
-                d.id,
-            ));
-            if let Some(key) = index::delivery_key(&update.source, state, nid, d.id) {
-                set.insert.push((key, Vec::new()));
-            }
-        }
-        if let Some(until) = update.pause_region_until_ms {
-            set.insert
-                .push((keys::pause(&d.region), until.to_be_bytes().to_vec()));
-        }
-        if let Some(reason) = &update.pause_region_reason {
-            set.insert
-                .push((keys::manual_pause(&d.region), reason.as_bytes().to_vec()));
-        }
-        set.insert.push((keys::delivery(d.id).to_vec(), encode(d)));
+        set.add_update(&update);
         self.write(set)
     }
 
@@ -242,6 +251,14 @@ impl Journal {
     /// Deliveries waiting in the queue now, all targets together.
     pub fn pending(&self) -> u64 {
         self.pending_by_target().values().sum()
+    }
+
+    /// Deliveries waiting in one target's queue now.
+    pub fn pending_of(&self, target: &str) -> u64 {
+        match self.stats.pending.lock() {
+            Ok(p) => p.get(target).map_or(0, |v| (*v).max(0) as u64),
+            Err(_) => 0,
+        }
     }
 
     /// Deliveries waiting per target now.

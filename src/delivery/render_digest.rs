@@ -1,0 +1,117 @@
+//! A digest's message: a header saying how many of what for which region ("12 new
+//! opportunities for UK"), one line per notification, oldest first (its title, key facts and
+//! id, escaped and cut like every message), and how many more are still to follow.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::render::render_value;
+use crate::config::SourceSettings;
+use crate::model::SourceKind;
+use crate::slack::escape::{mrkdwn, plain};
+use crate::sources::generic::{self, GenericSettings};
+use crate::sources::opportunity::message::render_line;
+use crate::sources::Record;
+use crate::store::records::{MessageKind, Notification};
+
+/// A line is one notification: a sentence, not a card (Slack would take 3,000 characters).
+const LINE_MAX: usize = 280;
+/// Slack's limit for a header's plain text.
+const HEADER_MAX: usize = 150;
+/// Slack's `text` fallback is one line in a notification.
+const FALLBACK_MAX: usize = 300;
+
+/// The digest of `members` (oldest first) for `region`; `more` are still waiting behind it.
+pub fn render_digest(
+    region: &str,
+    members: &[Notification],
+    more: u32,
+    sources: &BTreeMap<String, SourceSettings>,
+) -> Value {
+    let header = header(region, members);
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": plain(&header, HEADER_MAX), "emoji": true}}),
+    ];
+    for n in members {
+        let text = format!("{} · id {}", line(n, sources), n.id);
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+    }
+    if more > 0 {
+        let follow = format!(
+            "{more} more {} in the next message{}.",
+            if more == 1 { "follows" } else { "follow" },
+            if more == 1 { "" } else { "s" }
+        );
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": follow}]}));
+    }
+    json!({"text": mrkdwn(&header, FALLBACK_MAX), "blocks": blocks})
+}
+
+/// "12 new opportunities for UK"; "3 new notifications from alertmanager for EU"; "5 new
+/// notifications for US" when the sources are mixed.
+fn header(region: &str, members: &[Notification]) -> String {
+    let count = members.len();
+    let one = count == 1;
+    let same_source = members.windows(2).all(|w| w[0].source == w[1].source);
+    let noun = match members.first() {
+        Some(n) if same_source => match n.kind {
+            SourceKind::Opportunity if one => "opportunity".to_string(),
+            SourceKind::Opportunity => "opportunities".to_string(),
+            SourceKind::TrayCommerce => format!("shop notification{}", plural(one)),
+            SourceKind::Rainforest => format!("Rainforest event{}", plural(one)),
+            SourceKind::Generic | SourceKind::Approval => {
+                format!("notification{} from {}", plural(one), n.source)
+            }
+        },
+        _ => format!("notification{}", plural(one)),
+    };
+    format!("{count} new {noun} for {region}")
+}
+
+fn plural(one: bool) -> &'static str {
+    if one {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// One notification's line, escaped: a line of its own for opportunities and generic sources,
+/// else the fallback text of its full message, which already says what it is.
+fn line(n: &Notification, sources: &BTreeMap<String, SourceSettings>) -> String {
+    match Record::parse(n.kind, n.raw.as_bytes()) {
+        Ok(Record::Opportunity(o)) => render_line(&o, LINE_MAX),
+        Ok(Record::Generic(doc)) => {
+            let fallback = GenericSettings::titled("{/title}");
+            let settings = sources
+                .get(&n.source)
+                .and_then(|s| s.generic.as_ref())
+                .unwrap_or(&fallback);
+            generic::render_line(&doc, settings, &n.source, LINE_MAX)
+        }
+        Ok(_) => match render_value(n, &MessageKind::Full, sources, None) {
+            Ok(message) => message["text"]
+                .as_str()
+                .map(|t| mrkdwn_cut(t, LINE_MAX))
+                .unwrap_or_default(),
+            Err(_) => "(its stored body cannot be shown)".to_string(),
+        },
+        Err(_) => "(its stored body cannot be shown)".to_string(),
+    }
+}
+
+/// Cuts text that is already escaped, at a character boundary, never inside an escape.
+fn mrkdwn_cut(escaped: &str, max_chars: usize) -> String {
+    if escaped.chars().count() <= max_chars {
+        return escaped.to_string();
+    }
+    let mut out: String = escaped.chars().take(max_chars - 1).collect();
+    if let Some(amp) = out.rfind('&') {
+        if !out[amp..].contains(';') {
+            out.truncate(amp);
+        }
+    }
+    out.push('…');
+    out
+}
