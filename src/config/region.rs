@@ -404,3 +404,55 @@ mod tests {
         assert!(err.contains("JSON pointer"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod digest_tests {
+    use std::time::Duration;
+
+    use crate::config::{DigestRule, Rate, Settings};
+
+    fn uk(lines: &str) -> Result<Settings, String> {
+        Settings::parse(&format!(
+            "[regions.UK]\nwebhook_url = \"file://outbox/uk.jsonl\"\n{lines}\n"
+        ))
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn digests_are_on_by_default_after_30_seconds_of_the_rate() {
+        let rule = uk("").unwrap().regions["UK"].digest;
+        assert_eq!(rule.after, Duration::from_secs(30));
+        assert_eq!(rule.max, 20);
+        assert_eq!(rule.threshold(Rate::SLACK_DEFAULT), Some(30));
+        let per_minute = Rate::parse("k", "20/m").unwrap();
+        assert_eq!(rule.threshold(per_minute), Some(10));
+        let off = uk("digest_after = \"0s\"").unwrap().regions["UK"].digest;
+        assert_eq!(off.threshold(Rate::SLACK_DEFAULT), None);
+        assert_eq!(DigestRule::OFF.threshold(Rate::SLACK_DEFAULT), None);
+    }
+
+    #[test]
+    fn bad_digest_settings_name_the_key_the_value_and_an_example() {
+        for (line, key, value, example) in [
+            ("digest_max = 1", "regions.UK.digest_max", "1", "20"),
+            (
+                "digest_max = 49",
+                "regions.UK.digest_max",
+                "49",
+                "50 blocks",
+            ),
+            (
+                "digest_after = \"soon\"",
+                "regions.UK.digest_after",
+                "soon",
+                "30s",
+            ),
+        ] {
+            let err = uk(line).unwrap_err();
+            assert!(
+                err.contains(key) && err.contains(value) && err.contains(example),
+                "{line}: {err}"
+            );
+        }
+    }
+}

@@ -140,6 +140,44 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// For a follow-up of a notification that went out in a digest: `message` gets a line
+    /// naming that digest, since the notification never had a message of its own to refer to.
+    pub(super) fn name_its_digest(
+        &self,
+        n: &Notification,
+        message: &mut serde_json::Value,
+    ) -> Result<(), StoreError> {
+        for id in &n.deliveries {
+            let Some(d) = self.store.delivery(*id)? else {
+                continue;
+            };
+            let Some(digest) = d.digest.filter(|_| d.due_ms().is_none()) else {
+                continue;
+            };
+            let size = match self.store.delivery(digest)?.map(|g| g.message) {
+                Some(MessageKind::Digest { members, .. }) => members.len() + 1,
+                _ => 0,
+            };
+            let note = if size > 1 {
+                format!(
+                    "Id {} was first announced in a digest of {size} (digest {digest}).",
+                    n.id
+                )
+            } else {
+                format!("Id {} was first announced in digest {digest}.", n.id)
+            };
+            if let Some(blocks) = message["blocks"].as_array_mut() {
+                blocks.push(
+                    json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}),
+                );
+            }
+            return Ok(());
+        }
+        Ok(())
+    }
+}
+
 /// The members settled as their digest `d` now is (delivered, or a dead letter each), with
 /// their notifications' sources for the list indexes; none while `d` is still pending.
 pub(super) fn settle_members(d: &Delivery, members: Members) -> Vec<(Delivery, String)> {

@@ -14,7 +14,9 @@
 //! - `policy.rs`: `classify(answer) -> RetryAction` (and its Web API and decision forms), apart
 //!   from the transport; `backoff.rs`, `rate_limit.rs` (token bucket), `method_limits.rs`
 //!   (Slack's per-method tiers);
-//! - `outcome.rs`: an outcome recorded through the journal and logged.
+//! - `outcome.rs`: an outcome recorded through the journal and logged;
+//! - `burst.rs` (is a region's queue a burst, what does its digest list), `digest.rs` (form,
+//!   send and settle a digest), `render_digest.rs` (its message).
 
 pub mod backoff;
 pub mod burst;

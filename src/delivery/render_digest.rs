@@ -115,3 +115,72 @@ fn mrkdwn_cut(escaped: &str, max_chars: usize) -> String {
     out.push('…');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::render_digest;
+    use crate::model::SourceKind;
+    use crate::store::records::Notification;
+
+    fn opportunity(id: u64, name: &str) -> Notification {
+        Notification {
+            id,
+            source: "crm".into(),
+            external_id: id.to_string(),
+            received_at_ms: 0,
+            kind: SourceKind::Opportunity,
+            raw: serde_json::json!({"id": id.to_string(), "name": name, "country": "UK", "account": "Acme & Sons", "amount": 12000, "status": "Prospecting"}).to_string(),
+            earlier: Vec::new(),
+            deliveries: Vec::new(),
+            count: 1,
+            region: "UK".into(),
+            url: None,
+            anchor: None,
+            withdrawn: false,
+            decision: None,
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_digest_has_a_header_one_escaped_line_each_and_says_how_many_follow() {
+        let long = "x".repeat(400);
+        let members = [
+            opportunity(7, "<!channel> Big <deal>"),
+            opportunity(9, &long),
+        ];
+        let message = render_digest("UK", &members, 12, &BTreeMap::new());
+        let blocks = message["blocks"].as_array().unwrap();
+        assert_eq!(blocks[0]["text"]["text"], "2 new opportunities for UK");
+        assert_eq!(message["text"], "2 new opportunities for UK");
+        let first = blocks[1]["text"]["text"].as_str().unwrap();
+        assert_eq!(
+            first,
+            "*&lt;!channel&gt; Big &lt;deal&gt;* for Acme &amp; Sons, 12,000 (Prospecting) · id 7"
+        );
+        let second = blocks[2]["text"]["text"].as_str().unwrap();
+        assert!(second.chars().count() < 320, "{second}");
+        assert!(
+            second.contains('…') && second.ends_with("· id 9"),
+            "{second}"
+        );
+        assert_eq!(
+            blocks[3]["elements"][0]["text"],
+            "12 more follow in the next messages."
+        );
+        assert_eq!(blocks.len(), 4);
+    }
+
+    #[test]
+    fn the_most_a_digest_lists_stays_within_slacks_50_blocks() {
+        let members: Vec<Notification> = (0..48).map(|i| opportunity(i, "n")).collect();
+        let message = render_digest("EU", &members, 1, &BTreeMap::new());
+        assert_eq!(message["blocks"].as_array().unwrap().len(), 50);
+        assert_eq!(
+            message["blocks"][49]["elements"][0]["text"],
+            "1 more follows in the next message."
+        );
+    }
+}

@@ -94,6 +94,7 @@ impl Worker {
                 let Ok(mut message) = render(&MessageKind::Changes { version: *version }) else {
                     return Ok(unrenderable());
                 };
+                self.name_its_digest(n, &mut message)?;
                 // Without the first message there is no thread: the reply stands on its own,
                 // as an incoming webhook's follow-up would.
                 match posted {

@@ -2,7 +2,7 @@
 //! payload rendered and posted, the answer classified, and a decision's extra headers.
 
 use super::policy::{classify, classify_decision, RetryAction};
-use super::render::render;
+use super::render::render_value;
 use super::worker::{Step, Worker};
 use crate::config::WebhookUrl;
 use crate::sources::approval::Sent;
@@ -25,7 +25,14 @@ impl Worker {
                 "skipped: the region posts through an incoming webhook, which cannot change a posted message",
             );
         }
-        match render(n, &d.message, &self.sources, sent) {
+        let rendered = render_value(n, &d.message, &self.sources, sent).map(|mut message| {
+            if matches!(d.message, MessageKind::Changes { .. }) {
+                // A note about where the notification first went; a failed read leaves it out.
+                let _ = self.name_its_digest(n, &mut message);
+            }
+            message.to_string().into_bytes()
+        });
+        match rendered {
             Ok(payload) => {
                 let headers = self.decision_headers(n, d);
                 let answer = self.transport.send_with_headers(url, &payload, &headers);

@@ -111,6 +111,7 @@ fn a_burst_of_300_at_one_per_second_is_in_slack_within_20_seconds_once_each_in_o
     let (app, clock) = spawn_clocked("");
     let names = post_burst(&app, "b", 300);
     let seconds = drain(&app, &clock, "uk", 300);
+    eprintln!("300 opportunities at 1/s, digests on: {seconds} s");
     assert!(
         seconds <= 20,
         "the burst took {seconds} s of the relay's time"
@@ -163,6 +164,9 @@ fn a_burst_of_300_at_one_per_second_is_in_slack_within_20_seconds_once_each_in_o
     let in_digests: usize = digests.iter().map(|d| announced(d).len()).sum();
     let sum = format!("hookrelay_digest_size_sum{{region=\"UK\"}} {in_digests}.0");
     assert!(metrics.contains(&sum), "{sum} in:\n{metrics}");
+    let page = admin(&app, "GET", "/");
+    let cell = format!("<td class=\"n digests\">{} <div", digests.len());
+    assert!(page.text.contains(&cell), "{cell} in the status page");
     let status = admin(&app, "GET", "/v1/status");
     let regions = status.json["regions"].as_array().expect("regions");
     let uk = regions.iter().find(|r| r["name"] == "UK").expect("UK");
@@ -175,6 +179,7 @@ fn with_digests_off_the_same_burst_takes_the_five_minutes_it_always_did() {
     let (app, clock) = spawn_clocked("digest_after = \"0s\"");
     let names = post_burst(&app, "off", 300);
     let seconds = drain(&app, &clock, "uk", 300);
+    eprintln!("300 opportunities at 1/s, digests off: {seconds} s");
     // Three go at once (the burst), then one a second.
     assert!(seconds >= 295, "{seconds} s");
     let got = delivered(&app, "uk");
@@ -242,6 +247,10 @@ fn a_failed_digest_is_retried_whole_and_later_versions_are_follow_ups() {
     let said = follow_up.body.to_string();
     assert!(
         header(&follow_up) == "Updated: Deal r-003" && said.contains("Amount: 4,500 → 6,000"),
+        "{said}"
+    );
+    assert!(
+        said.contains("was first announced in a digest of 8"),
         "{said}"
     );
 }
@@ -319,6 +328,11 @@ fn in_a_bot_region_updates_reply_in_the_digests_thread_and_never_change_the_dige
     assert_eq!(replies.len(), 2, "{replies:#?}");
     let first = replies[0].args["text"].as_str().unwrap();
     assert!(first.contains("Amount: 4,500 → 6,000"), "{first}");
+    let named = replies[0].args.to_string();
+    assert!(
+        named.contains("was first announced in a digest of 4"),
+        "{named}"
+    );
     let second = replies[1].args["text"].as_str().unwrap();
     assert!(
         second.contains("Stage: Qualification → Closed Won"),
