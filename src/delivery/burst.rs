@@ -16,6 +16,10 @@ use super::digest::digestable;
 /// be read again at every send.
 const CHECK_EVERY_MS: u64 = 1000;
 
+/// Most queue entries one pick or check reads: a queue full of follow-ups (which never join a
+/// digest) must not be read to its end at every send.
+const SCAN_MAX: usize = 500;
+
 /// A digest the scheduler hands out: the posts listed after the head, and how many wait.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pick {
@@ -33,7 +37,7 @@ pub struct Burst {
     /// Posts one digest lists.
     max: u32,
     /// Sending digests until a pick finds only one post.
-    pub on: bool,
+    on: bool,
     /// When the queue was last checked for a burst (ms), while not in one.
     checked_ms: u64,
 }
@@ -83,7 +87,7 @@ impl Burst {
         let mut members = Vec::new();
         let wanted = self.max.saturating_sub(1) as usize;
         let mut head_seen = false;
-        for entry in store.due_entries(region) {
+        for entry in store.due_entries(region).take(SCAN_MAX) {
             let (due, id) = entry?;
             if due > now || members.len() == wanted {
                 break;
@@ -115,7 +119,10 @@ impl Burst {
 /// The due posts of `region` that may join a digest, counted up to `enough`.
 fn count_due(store: &Store, region: &str, now: u64, enough: u64) -> Result<u64, StoreError> {
     let mut n = 0;
-    for entry in store.due_entries(region) {
+    let most = usize::try_from(enough)
+        .unwrap_or(usize::MAX)
+        .saturating_add(SCAN_MAX);
+    for entry in store.due_entries(region).take(most) {
         let (due, id) = entry?;
         if due > now {
             break;

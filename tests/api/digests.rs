@@ -437,3 +437,105 @@ fn sigkill_while_digests_go_out_loses_nothing_and_repeats_at_most_one_digest() {
     assert_eq!(seen, names, "nothing lost");
     assert!(sent_before < all.len(), "the restart sent the rest");
 }
+
+#[test]
+fn a_crash_between_slacks_200_and_the_record_repeats_that_one_digest_and_nothing_else() {
+    let mut h = Harness::new(&[(
+        "rate = \"1000/s\"\nburst = 1000\n",
+        "rate = \"4/s\"\nburst = 1\ndigest_after = \"1s\"\ndigest_max = 10\n",
+    )]);
+    // Slack takes the third message but the relay never hears back before it is killed.
+    h.slack.script("uk", [Reply::Ok, Reply::Ok, Reply::Hold]);
+    let relay = h.start();
+    let agent = binary_agent(Duration::from_secs(10));
+    let mut names = Vec::new();
+    for i in 0..60 {
+        let id = format!("w-{i:03}");
+        assert_eq!(relay.post(&agent, &id, "UK").expect("relay answers"), 202);
+        names.push(format!("Deal {id}"));
+    }
+    let uk = FakeSlack::path("uk");
+    let held = h
+        .slack
+        .wait_until(Duration::from_secs(30), "the third message", |all| {
+            all.iter().filter(|r| r.path == uk).count() >= 3
+        })
+        .into_iter()
+        .filter(|r| r.path == uk)
+        .nth(2)
+        .expect("the held message");
+    assert!(
+        is_digest(&held),
+        "the held message is a digest: {}",
+        held.body
+    );
+    relay.signal(libc::SIGKILL);
+    drop(relay);
+    h.slack.release();
+    let _relay = h.start();
+    let all = h
+        .slack
+        .wait_until(Duration::from_secs(60), "all 60 announced", |all| {
+            let seen: std::collections::BTreeSet<String> = all
+                .iter()
+                .filter(|r| r.path == uk && r.delivered())
+                .flat_map(announced)
+                .collect();
+            seen.len() == 60
+        });
+    let mine: Vec<&Received> = all.iter().filter(|r| r.path == uk).collect();
+    let messages: Vec<Vec<String>> = mine.iter().map(|r| announced(r)).collect();
+    assert_eq!(
+        at_most_one_digest_repeated(&messages),
+        announced(&held).len(),
+        "the held digest, and only it, was sent again"
+    );
+    assert_eq!(mine[3].body, held.body, "sent again first, line for line");
+    let mut seen: Vec<String> = messages.concat();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, names, "nothing lost");
+}
+
+#[test]
+fn a_digest_slack_refuses_makes_each_notification_a_dead_letter_replayed_once() {
+    let slack = Arc::new(FakeSlack::start());
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let text = replace_once(
+        &config(&slack, dir.path()),
+        "rate = \"100/s\"\nburst = 100\n",
+        "rate = \"10/s\"\nburst = 1\ndigest_after = \"1s\"\ndigest_max = 12\n",
+    );
+    let app = spawn_with(&text, slack, dir);
+    assert_eq!(admin(&app, "POST", "/v1/regions/UK/pause").status, 200);
+    let names = post_burst(&app, "d", 12);
+    app.slack
+        .script("uk", [Reply::Status(400, "invalid_blocks")]);
+    assert_eq!(admin(&app, "POST", "/v1/regions/UK/resume").status, 200);
+    // One dead letter per notification, each saying its digest was refused.
+    let dead = app.wait_dead_letters(12);
+    for d in &dead {
+        let reason = match &d.state {
+            hookrelay::store::records::DeliveryState::Dead { reason, .. } => reason.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(reason.contains("invalid_blocks"), "{reason}");
+    }
+    assert_eq!(app.slack.received("uk").len(), 1, "one refused digest");
+    for d in &dead {
+        crate::admin::replay_dead(&app, d.id);
+    }
+    app.slack
+        .wait_until(Duration::from_secs(20), "the replays delivered", |all| {
+            all.iter()
+                .filter(|r| r.delivered())
+                .map(|r| announced(r).len())
+                .sum::<usize>()
+                >= 12
+        });
+    let shown: Vec<String> = delivered(&app, "uk").iter().flat_map(announced).collect();
+    let mut sorted = shown.clone();
+    sorted.sort();
+    assert_eq!(sorted, names, "each once: {shown:?}");
+    assert!(app.wait_dead_letters(0).is_empty());
+}

@@ -22,6 +22,9 @@ pub enum Reply {
     RateLimited(u64),
     /// Read the request, then close the connection without answering.
     Drop,
+    /// Take the message (recorded as a 200: Slack has it) but hold the answer until
+    /// [`FakeSlack::release`]: the window between Slack's 200 and the relay's record of it.
+    Hold,
 }
 
 /// One request as received.
@@ -60,6 +63,8 @@ impl Received {
 struct State {
     received: Vec<Received>,
     scripts: HashMap<String, VecDeque<Reply>>,
+    /// Held answers go out once this is set.
+    released: bool,
 }
 
 pub struct FakeSlack {
@@ -119,6 +124,13 @@ impl FakeSlack {
     /// Every request on any channel.
     pub fn all(&self) -> Vec<Received> {
         self.state.0.lock().unwrap().received.clone()
+    }
+
+    /// Sends the answers of every [`Reply::Hold`], now and from now on.
+    pub fn release(&self) {
+        let (lock, cvar) = &*self.state;
+        lock.lock().unwrap().released = true;
+        cvar.notify_all();
     }
 
     /// Waits until `pred` holds for all requests received so far, or panics after `timeout`.
@@ -242,6 +254,7 @@ fn serve(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
                 )),
             ),
             Reply::Drop => ("dropped".to_string(), None),
+            Reply::Hold => ("200".to_string(), Some(response(200, "OK", "ok", None))),
         };
         {
             let (lock, cvar) = shared;
@@ -254,6 +267,13 @@ fn serve(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
                 authorization,
             });
             cvar.notify_all();
+        }
+        if matches!(reply, Reply::Hold) {
+            let (lock, cvar) = shared;
+            let state = lock.lock().unwrap();
+            let _held = cvar
+                .wait_timeout_while(state, Duration::from_secs(120), |s| !s.released)
+                .unwrap();
         }
         match response {
             Some(bytes) => {

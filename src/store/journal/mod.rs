@@ -66,21 +66,20 @@ pub(super) struct WriteSet {
 impl WriteSet {
     /// The writes of one delivery outcome, added to this set.
     fn add_update(&mut self, update: &DeliveryUpdate) {
-        let set = self;
         let d = &update.delivery;
         if let Some(old) = update.previous_due_ms {
-            set.remove.push(keys::due(&d.region, old, d.id));
+            self.remove.push(keys::due(&d.region, old, d.id));
             if d.due_ms().is_none() {
-                *set.deltas.pending.entry(d.region.clone()).or_insert(0) -= 1;
+                *self.deltas.pending.entry(d.region.clone()).or_insert(0) -= 1;
             }
         }
         if let Some(due) = d.due_ms() {
-            set.insert
+            self.insert
                 .push((keys::due(&d.region, due, d.id), Vec::new()));
         }
         if matches!(d.state, DeliveryState::Dead { .. }) {
-            set.insert.push((keys::dead(d.id).to_vec(), Vec::new()));
-            set.deltas.dead += 1;
+            self.insert.push((keys::dead(d.id).to_vec(), Vec::new()));
+            self.deltas.dead += 1;
         }
         // A settled delivery moves from the pending index to its state's.
         let state = ListState::of_delivery(&d.state);
@@ -89,25 +88,25 @@ impl WriteSet {
             && !update.source.is_empty()
         {
             let nid = d.notification_id;
-            set.remove.extend(index::delivery_key(
+            self.remove.extend(index::delivery_key(
                 &update.source,
                 ListState::Pending,
                 nid,
                 d.id,
             ));
             if let Some(key) = index::delivery_key(&update.source, state, nid, d.id) {
-                set.insert.push((key, Vec::new()));
+                self.insert.push((key, Vec::new()));
             }
         }
         if let Some(until) = update.pause_region_until_ms {
-            set.insert
+            self.insert
                 .push((keys::pause(&d.region), until.to_be_bytes().to_vec()));
         }
         if let Some(reason) = &update.pause_region_reason {
-            set.insert
+            self.insert
                 .push((keys::manual_pause(&d.region), reason.as_bytes().to_vec()));
         }
-        set.insert.push((keys::delivery(d.id).to_vec(), encode(d)));
+        self.insert.push((keys::delivery(d.id).to_vec(), encode(d)));
     }
 }
 
