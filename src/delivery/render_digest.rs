@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::render::render_value;
 use crate::config::SourceSettings;
 use crate::model::SourceKind;
-use crate::slack::escape::{mrkdwn, plain};
+use crate::slack::escape::{cut_escaped, mrkdwn, plain};
 use crate::sources::generic::{self, GenericSettings};
 use crate::sources::opportunity::message::render_line;
 use crate::sources::Record;
@@ -93,27 +93,12 @@ fn line(n: &Notification, sources: &BTreeMap<String, SourceSettings>) -> String 
         Ok(_) => match render_value(n, &MessageKind::Full, sources, None) {
             Ok(message) => message["text"]
                 .as_str()
-                .map(|t| mrkdwn_cut(t, LINE_MAX))
+                .map(|t| cut_escaped(t, LINE_MAX))
                 .unwrap_or_default(),
             Err(_) => "(its stored body cannot be shown)".to_string(),
         },
         Err(_) => "(its stored body cannot be shown)".to_string(),
     }
-}
-
-/// Cuts text that is already escaped, at a character boundary, never inside an escape.
-fn mrkdwn_cut(escaped: &str, max_chars: usize) -> String {
-    if escaped.chars().count() <= max_chars {
-        return escaped.to_string();
-    }
-    let mut out: String = escaped.chars().take(max_chars - 1).collect();
-    if let Some(amp) = out.rfind('&') {
-        if !out[amp..].contains(';') {
-            out.truncate(amp);
-        }
-    }
-    out.push('…');
-    out
 }
 
 #[cfg(test)]

@@ -24,6 +24,22 @@ pub fn plain(value: &str, max_chars: usize) -> String {
     fit(value, max_chars, |_| None)
 }
 
+/// Keeps text that is already escaped within `max_chars`: cut at a character boundary, never
+/// inside an escape (`&amp;`), and ended with `…` when cut.
+pub fn cut_escaped(escaped: &str, max_chars: usize) -> String {
+    if escaped.chars().count() <= max_chars {
+        return escaped.to_string();
+    }
+    let mut out: String = escaped.chars().take(max_chars.saturating_sub(1)).collect();
+    if let Some(amp) = out.rfind('&') {
+        if !out[amp..].contains(';') {
+            out.truncate(amp);
+        }
+    }
+    out.push(ELLIPSIS);
+    out
+}
+
 fn fit(value: &str, max_chars: usize, escape: impl Fn(char) -> Option<&'static str>) -> String {
     let mut out = String::with_capacity(value.len().min(max_chars * 2));
     let mut used = 0usize;

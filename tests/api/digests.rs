@@ -11,7 +11,7 @@ use hookrelay::clock::ManualClock;
 use serde_json::json;
 
 use crate::admin::admin;
-use crate::binary::{agent as binary_agent, replace_once, Harness};
+use crate::binary::{agent as binary_agent, replace_once, Harness, Relay};
 use crate::fake_slack::{FakeSlack, Received, Reply};
 use crate::fake_web_api::{FakeWebApi, BOT_TOKEN};
 use crate::helpers::{config, opportunity, spawn_with, spawn_with_clock, TestApp};
@@ -33,6 +33,18 @@ fn spawn_clocked(digest: &str) -> (TestApp, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new());
     let app = spawn_with_clock(&text, slack, dir, Arc::clone(&clock) as _);
     (app, clock)
+}
+
+/// The test config on the system clock, with UK's rate and burst replaced by `uk`.
+fn spawn_real(uk: &str) -> TestApp {
+    let slack = Arc::new(FakeSlack::start());
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let text = replace_once(
+        &config(&slack, dir.path()),
+        "rate = \"100/s\"\nburst = 100\n",
+        uk,
+    );
+    spawn_with(&text, slack, dir)
 }
 
 /// The header's text, if the message has one.
@@ -202,14 +214,7 @@ fn a_queue_the_channel_can_drain_in_time_is_posted_one_by_one() {
 #[test]
 fn a_failed_digest_is_retried_whole_and_later_versions_are_follow_ups() {
     // Real time here: a retry's backoff is the worker's, on the system clock.
-    let slack = Arc::new(FakeSlack::start());
-    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-    let text = replace_once(
-        &config(&slack, dir.path()),
-        "rate = \"100/s\"\nburst = 100\n",
-        "rate = \"10/s\"\nburst = 1\ndigest_after = \"1s\"\ndigest_max = 8\n",
-    );
-    let app = spawn_with(&text, slack, dir);
+    let app = spawn_real("rate = \"10/s\"\nburst = 1\ndigest_after = \"1s\"\ndigest_max = 8\n");
     // Held while the burst arrives, so the digests are made from all of it at once.
     assert_eq!(admin(&app, "POST", "/v1/regions/UK/pause").status, 200);
     let names = post_burst(&app, "r", 20);
@@ -388,82 +393,84 @@ fn at_most_one_digest_repeated(messages: &[Vec<String>]) -> usize {
     repeated.len()
 }
 
-#[test]
-fn sigkill_while_digests_go_out_loses_nothing_and_repeats_at_most_one_digest() {
+/// The real binary with UK at 4/s and digests of up to 10 after 1 s, Slack answering UK by
+/// `script`, and `n` opportunities accepted; their names in arrival order.
+fn binary_burst(prefix: &str, n: usize, script: Vec<Reply>) -> (Harness, Relay, Vec<String>) {
     let mut h = Harness::new(&[(
         "rate = \"1000/s\"\nburst = 1000\n",
         "rate = \"4/s\"\nburst = 1\ndigest_after = \"1s\"\ndigest_max = 10\n",
     )]);
+    h.slack.script("uk", script);
     let relay = h.start();
     let agent = binary_agent(Duration::from_secs(10));
-    let mut names = Vec::new();
-    for i in 0..200 {
-        let id = format!("k-{i:03}");
-        assert_eq!(relay.post(&agent, &id, "UK").expect("relay answers"), 202);
-        names.push(format!("Deal {id}"));
-    }
+    let names = (0..n)
+        .map(|i| {
+            let id = format!("{prefix}-{i:03}");
+            assert_eq!(relay.post(&agent, &id, "UK").expect("relay answers"), 202);
+            format!("Deal {id}")
+        })
+        .collect();
+    (h, relay, names)
+}
+
+/// Waits until UK's channel announced `n` different opportunities; returns what it received.
+fn wait_announced(h: &Harness, n: usize) -> Vec<Received> {
     let uk = FakeSlack::path("uk");
     h.slack
-        .wait_until(Duration::from_secs(30), "three digests", |all| {
-            all.iter()
-                .filter(|r| r.path == uk && r.delivered() && is_digest(r))
-                .count()
-                >= 3
-        });
-    relay.signal(libc::SIGKILL);
-    drop(relay);
-    let sent_before = h.slack.received("uk").len();
-    let _relay = h.start();
-    let all = h
-        .slack
-        .wait_until(Duration::from_secs(60), "all 200 announced", |all| {
+        .wait_until(Duration::from_secs(60), "every one announced", |all| {
             let seen: std::collections::BTreeSet<String> = all
                 .iter()
                 .filter(|r| r.path == uk && r.delivered())
                 .flat_map(announced)
                 .collect();
-            seen.len() == 200
+            seen.len() == n
+        })
+        .into_iter()
+        .filter(|r| r.path == uk)
+        .collect()
+}
+
+/// Each name once, sorted.
+fn distinct(messages: &[Vec<String>]) -> Vec<String> {
+    let mut seen = messages.concat();
+    seen.sort();
+    seen.dedup();
+    seen
+}
+
+#[test]
+fn sigkill_while_digests_go_out_loses_nothing_and_repeats_at_most_one_digest() {
+    let (mut h, relay, names) = binary_burst("k", 200, Vec::new());
+    h.slack
+        .wait_until(Duration::from_secs(30), "three digests", |all| {
+            all.iter().filter(|r| r.delivered() && is_digest(r)).count() >= 3
         });
+    relay.signal(libc::SIGKILL);
+    drop(relay);
+    let sent_before = h.slack.received("uk").len();
+    let _relay = h.start();
+    let all = wait_announced(&h, 200);
     let messages: Vec<Vec<String>> = all
         .iter()
-        .filter(|r| r.path == uk && r.delivered())
+        .filter(|r| r.delivered())
         .map(announced)
         .collect();
     let repeated = at_most_one_digest_repeated(&messages);
     assert!(repeated <= 10, "{repeated}");
-    let mut seen: Vec<String> = messages.concat();
-    seen.sort();
-    seen.dedup();
-    assert_eq!(seen, names, "nothing lost");
+    assert_eq!(distinct(&messages), names, "nothing lost");
     assert!(sent_before < all.len(), "the restart sent the rest");
 }
 
 #[test]
 fn a_crash_between_slacks_200_and_the_record_repeats_that_one_digest_and_nothing_else() {
-    let mut h = Harness::new(&[(
-        "rate = \"1000/s\"\nburst = 1000\n",
-        "rate = \"4/s\"\nburst = 1\ndigest_after = \"1s\"\ndigest_max = 10\n",
-    )]);
     // Slack takes the third message but the relay never hears back before it is killed.
-    h.slack.script("uk", [Reply::Ok, Reply::Ok, Reply::Hold]);
-    let relay = h.start();
-    let agent = binary_agent(Duration::from_secs(10));
-    let mut names = Vec::new();
-    for i in 0..60 {
-        let id = format!("w-{i:03}");
-        assert_eq!(relay.post(&agent, &id, "UK").expect("relay answers"), 202);
-        names.push(format!("Deal {id}"));
-    }
-    let uk = FakeSlack::path("uk");
+    let (mut h, relay, names) = binary_burst("w", 60, vec![Reply::Ok, Reply::Ok, Reply::Hold]);
     let held = h
         .slack
         .wait_until(Duration::from_secs(30), "the third message", |all| {
-            all.iter().filter(|r| r.path == uk).count() >= 3
+            all.len() >= 3
         })
-        .into_iter()
-        .filter(|r| r.path == uk)
-        .nth(2)
-        .expect("the held message");
+        .remove(2);
     assert!(
         is_digest(&held),
         "the held message is a digest: {}",
@@ -473,40 +480,20 @@ fn a_crash_between_slacks_200_and_the_record_repeats_that_one_digest_and_nothing
     drop(relay);
     h.slack.release();
     let _relay = h.start();
-    let all = h
-        .slack
-        .wait_until(Duration::from_secs(60), "all 60 announced", |all| {
-            let seen: std::collections::BTreeSet<String> = all
-                .iter()
-                .filter(|r| r.path == uk && r.delivered())
-                .flat_map(announced)
-                .collect();
-            seen.len() == 60
-        });
-    let mine: Vec<&Received> = all.iter().filter(|r| r.path == uk).collect();
-    let messages: Vec<Vec<String>> = mine.iter().map(|r| announced(r)).collect();
+    let mine = wait_announced(&h, 60);
+    let messages: Vec<Vec<String>> = mine.iter().map(announced).collect();
     assert_eq!(
         at_most_one_digest_repeated(&messages),
         announced(&held).len(),
         "the held digest, and only it, was sent again"
     );
     assert_eq!(mine[3].body, held.body, "sent again first, line for line");
-    let mut seen: Vec<String> = messages.concat();
-    seen.sort();
-    seen.dedup();
-    assert_eq!(seen, names, "nothing lost");
+    assert_eq!(distinct(&messages), names, "nothing lost");
 }
 
 #[test]
 fn a_digest_slack_refuses_makes_each_notification_a_dead_letter_replayed_once() {
-    let slack = Arc::new(FakeSlack::start());
-    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-    let text = replace_once(
-        &config(&slack, dir.path()),
-        "rate = \"100/s\"\nburst = 100\n",
-        "rate = \"10/s\"\nburst = 1\ndigest_after = \"1s\"\ndigest_max = 12\n",
-    );
-    let app = spawn_with(&text, slack, dir);
+    let app = spawn_real("rate = \"10/s\"\nburst = 1\ndigest_after = \"1s\"\ndigest_max = 12\n");
     assert_eq!(admin(&app, "POST", "/v1/regions/UK/pause").status, 200);
     let names = post_burst(&app, "d", 12);
     app.slack

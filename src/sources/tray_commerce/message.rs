@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::TrayNotification;
-use crate::slack::escape::mrkdwn;
+use crate::slack::escape::{cut_escaped, mrkdwn};
 
 /// How much of an id is shown in a message; ids are at most [`MAX_ID_CHARS`](super::MAX_ID_CHARS)
 /// before escaping.
@@ -61,17 +61,7 @@ fn capitalised(label: &str) -> String {
 }
 
 /// A guard on text already escaped piece by piece: the pieces are bounded so this never cuts in
-/// practice, but if it did it would cut at a character boundary and never inside an escape.
+/// practice.
 pub(super) fn cut(text: String, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text;
-    }
-    let mut out: String = text.chars().take(max_chars - 1).collect();
-    if let Some(amp) = out.rfind('&') {
-        if !out[amp..].contains(';') {
-            out.truncate(amp);
-        }
-    }
-    out.push('…');
-    out
+    cut_escaped(&text, max_chars)
 }
