@@ -1,5 +1,5 @@
-//! Shared by the load and soak harnesses: a keep-alive HTTP/1.1 client connection (plain or
-//! TLS), the request body, and small helpers to start and watch a relay.
+//! Shared by the load, soak and burst harnesses: a keep-alive HTTP/1.1 client connection (plain
+//! or TLS), the request body, and small helpers to start and watch a relay.
 
 #![allow(dead_code)]
 

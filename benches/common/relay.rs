@@ -1,4 +1,4 @@
-//! The relay under test, as the load and soak harnesses run it: the real binary (or
+//! The relay under test, as the load, soak and burst harnesses run it: the real binary (or
 //! `HOOKRELAY_BIN`) on a config in a temporary directory, its log in a file there, waited on
 //! until ready, stopped with SIGTERM, and SIGKILLed on drop if it was not stopped cleanly.
 
