@@ -44,7 +44,9 @@ impl Worker {
         candidates: &[u64],
         more: u32,
     ) -> Result<usize, StoreError> {
-        let Some(mut digest) = self.store.delivery(head)? else {
+        // One wait for the applier, then plain reads: a burst is what makes it lag.
+        self.store.sync_reads()?;
+        let Some(mut digest) = self.store.delivery_as_applied(head)? else {
             return Ok(0);
         };
         if !digestable(&digest) || !self.may_join(digest.notification_id)? {
@@ -52,7 +54,7 @@ impl Worker {
         }
         let mut members = Vec::new();
         for id in candidates {
-            let Some(mut m) = self.store.delivery(*id)? else {
+            let Some(mut m) = self.store.delivery_as_applied(*id)? else {
                 continue;
             };
             if m.id == head
@@ -81,7 +83,7 @@ impl Worker {
     fn may_join(&self, notification: u64) -> Result<bool, StoreError> {
         Ok(self
             .store
-            .notification(notification)?
+            .notification_as_applied(notification)?
             .is_some_and(|n| n.kind != SourceKind::Approval))
     }
 
@@ -90,15 +92,16 @@ impl Worker {
         let MessageKind::Digest { members, .. } = &d.message else {
             return Ok(Vec::new());
         };
+        self.store.sync_reads()?;
         let mut out = Vec::with_capacity(members.len());
         for id in members {
-            let Some(m) = self.store.delivery(*id)? else {
+            let Some(m) = self.store.delivery_as_applied(*id)? else {
                 continue;
             };
             if m.digest != Some(d.id) || m.due_ms().is_none() {
                 continue;
             }
-            if let Some(n) = self.store.notification(m.notification_id)? {
+            if let Some(n) = self.store.notification_as_applied(m.notification_id)? {
                 out.push((m, n));
             }
         }
