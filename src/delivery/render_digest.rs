@@ -38,11 +38,12 @@ pub fn render_digest(
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
     }
     if more > 0 {
-        let follow = format!(
-            "{more} more {} in the next message{}.",
-            if more == 1 { "follows" } else { "follow" },
-            if more == 1 { "" } else { "s" }
-        );
+        // Counted when the digest was made: more may arrive meanwhile, and they follow too.
+        let follow = if more == 1 {
+            "1 more is waiting and follows in the next message.".to_string()
+        } else {
+            format!("{more} more are waiting and follow in the next messages.")
+        };
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": follow}]}));
     }
     json!({"text": mrkdwn(&header, FALLBACK_MAX), "blocks": blocks})
@@ -153,7 +154,7 @@ mod tests {
         );
         assert_eq!(
             blocks[3]["elements"][0]["text"],
-            "12 more follow in the next messages."
+            "12 more are waiting and follow in the next messages."
         );
         assert_eq!(blocks.len(), 4);
     }
@@ -165,7 +166,7 @@ mod tests {
         assert_eq!(message["blocks"].as_array().unwrap().len(), 50);
         assert_eq!(
             message["blocks"][49]["elements"][0]["text"],
-            "1 more follows in the next message."
+            "1 more is waiting and follows in the next message."
         );
     }
 }

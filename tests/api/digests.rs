@@ -146,9 +146,12 @@ fn a_burst_of_300_at_one_per_second_is_in_slack_within_20_seconds_once_each_in_o
         );
     }
     let said = digests[0].body.to_string();
-    assert!(said.contains("more follow in the next messages"), "{said}");
+    assert!(
+        said.contains("more are waiting and follow in the next messages"),
+        "{said}"
+    );
     let last = digests.last().unwrap().body.to_string();
-    assert!(!last.contains("more follow"), "{last}");
+    assert!(!last.contains("more are waiting"), "{last}");
 
     // The API says which digest delivered a notification.
     let id = app
@@ -236,7 +239,7 @@ fn a_failed_digest_is_retried_whole_and_later_versions_are_follow_ups() {
     assert_eq!(all[2].reply, "200");
     assert_eq!(all[0].body, all[2].body, "retried whole");
     assert_eq!(announced(&all[0]).len(), 8);
-    assert!(all[0].body.to_string().contains("12 more follow"));
+    assert!(all[0].body.to_string().contains("12 more are waiting"));
     let shown: Vec<String> = all
         .iter()
         .filter(|r| r.delivered())
