@@ -80,7 +80,7 @@ fn plural(one: bool) -> &'static str {
 
 /// One notification's line, escaped: a line of its own for opportunities and generic sources,
 /// else the fallback text of its full message, which already says what it is.
-fn line(n: &Notification, sources: &BTreeMap<String, SourceSettings>) -> String {
+pub(super) fn line(n: &Notification, sources: &BTreeMap<String, SourceSettings>) -> String {
     match Record::parse(n.kind, n.raw.as_bytes()) {
         Ok(Record::Opportunity(o)) => render_line(&o, LINE_MAX),
         Ok(Record::Generic(doc)) => {

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::policy::{classify_web_api, RetryAction};
 use super::render::render_value;
+use super::render_digest::line as digest_line;
 use super::worker::{Step, Worker};
 use crate::config::WebApiRegion;
 use crate::slack::transport::Answer;
@@ -43,6 +44,11 @@ impl Worker {
                         && post.posted.is_some()
                         && !matches!(d.message, MessageKind::ThreadReply { .. }) =>
                 {
+                    // Its line cannot be taken out of the digest: a note in its thread says
+                    // it no longer stands.
+                    if let (MessageKind::Delete { .. }, Some(place)) = (&d.message, &post.posted) {
+                        return Ok(self.gone_from_digest(api, n, d, place));
+                    }
                     return Ok(Step::local(
                         RetryAction::Delivered,
                         &format!("skipped: notification {} went out in digest {}, which lists others too; its thread has the update", n.id, post.digest.unwrap_or(of)),
@@ -163,6 +169,39 @@ impl Worker {
             None => from_record,
         };
         Ok(self.call_web_api(api, method, &args, from_record))
+    }
+
+    /// A digest's notification that was withdrawn or moved to another region: a reply in the
+    /// digest's thread saying so, in place of deleting the message its line is in.
+    fn gone_from_digest(
+        &self,
+        api: &WebApiRegion,
+        n: &Notification,
+        d: &Delivery,
+        place: &Posted,
+    ) -> Step {
+        let what = if n.region == d.region {
+            "was withdrawn".to_string()
+        } else {
+            format!("moved to {}", n.region)
+        };
+        let text = format!(
+            "{} · id {} {what}: its line above no longer stands.",
+            digest_line(n, &self.sources),
+            n.id
+        );
+        let args = json!({
+            "channel": place.channel,
+            "thread_ts": place.ts,
+            "text": text,
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        });
+        self.call_web_api(
+            api,
+            Method::PostMessage,
+            &args,
+            place.channel != api.channel,
+        )
     }
 
     /// Calls `method` within Slack's rate tier for it; a post remembers where it went.

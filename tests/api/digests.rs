@@ -277,7 +277,8 @@ fn bot_config(slack: &FakeSlack, api: &FakeWebApi, dir: &std::path::Path) -> Str
         "[sources.salesforce]\nkind = \"opportunity\"\n",
         "[sources.salesforce]\nkind = \"opportunity\"\n\
          [sources.salesforce.on_status]\n\
-         \"Closed Won\" = { react = \"tada\", pin = true }\n",
+         \"Closed Won\" = { react = \"tada\", pin = true }\n\
+         \"Withdrawn\" = { delete = true }\n",
     );
     // Digests of whole seconds: the default `digest_after` at 2/s is 60 posts.
     let text = replace_once(
@@ -364,6 +365,30 @@ fn in_a_bot_region_updates_reply_in_the_digests_thread_and_never_change_the_dige
         })
         .count();
     assert_eq!(skipped, 4, "edit, edit, reaction and pin: {settled:#?}");
+
+    // Withdrawn: its own replies go, the digest stays, and a note in its thread says so.
+    opp["status"] = json!("Withdrawn");
+    assert_eq!(app.post(&opp).json["status"], "updated");
+    app.wait_store("the withdrawal settled", |store| {
+        let ds = crate::helpers::deliveries_of(store, id);
+        (ds.len() > settled.len() && ds.iter().all(|d| d.due_ms().is_none())).then_some(())
+    });
+    let digest = api.message(BOT_CHANNEL, &ts).expect("the digest");
+    assert!(!digest.deleted, "the other three are still in it");
+    let thread: Vec<_> = api
+        .messages(BOT_CHANNEL)
+        .into_iter()
+        .filter(|m| m.thread_ts.as_deref() == Some(ts.as_str()) && !m.deleted)
+        .collect();
+    assert_eq!(thread.len(), 1, "its update replies deleted: {thread:#?}");
+    assert!(
+        thread[0].text.starts_with("*Deal bot-002* for Andrew Test")
+            && thread[0]
+                .text
+                .ends_with("was withdrawn: its line above no longer stands."),
+        "{}",
+        thread[0].text
+    );
 }
 
 /// The names a channel received and how often, checked for at most one repeated digest.
