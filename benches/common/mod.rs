@@ -5,6 +5,7 @@
 
 pub mod cpu;
 pub mod relay;
+pub mod sink;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
