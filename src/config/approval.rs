@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::raw::RawSource;
 use super::slack::secret;
+use super::values::json_pointers;
 use super::ConfigError;
 use crate::model::approval::Choice;
 
@@ -108,16 +109,8 @@ pub fn approval_settings(name: &str, s: &RawSource) -> Result<ApprovalSettings, 
     let pointer =
         |field: &str, value: Option<&String>, default: &str| -> Result<String, ConfigError> {
             let p = value.cloned().unwrap_or_else(|| default.to_string());
-            if p.starts_with('/') {
-                Ok(p)
-            } else {
-                Err(ConfigError::invalid(
-                    &key(field),
-                    &p,
-                    "is not a JSON pointer",
-                    &format!("\"{default}\""),
-                ))
-            }
+            json_pointers(&key(field), [p.as_str()], &format!("\"{default}\""))?;
+            Ok(p)
         };
     let id = pointer("id", s.id.as_ref(), "/id")?;
     let requester = pointer("requester", s.requester.as_ref(), "/requester")?;

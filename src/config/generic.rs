@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::raw::RawSource;
+use super::values::json_pointers;
 use super::ConfigError;
 
 /// Slack allows at most 10 fields in a section.
@@ -167,24 +168,18 @@ pub(super) fn generic_settings(name: &str, s: &RawSource) -> Result<GenericSetti
             "on_repeat = \"update\"",
         ));
     }
-    if let Some((p, _)) = closed_when.iter().find(|(p, _)| !p.starts_with('/')) {
-        return Err(ConfigError::invalid(
-            &key("closed_when"),
-            p,
-            "is not a JSON pointer",
-            "{ \"/status\" = \"resolved\" }",
-        ));
-    }
+    json_pointers(
+        &key("closed_when"),
+        closed_when.iter().map(|(p, _)| p.as_str()),
+        "{ \"/status\" = \"resolved\" }",
+    )?;
     let marks: Vec<(String, std::collections::BTreeMap<String, String>)> =
         s.marks.clone().unwrap_or_default().into_iter().collect();
-    if let Some((p, _)) = marks.iter().find(|(p, _)| !p.starts_with('/')) {
-        return Err(ConfigError::invalid(
-            &key("marks"),
-            p,
-            "is not a JSON pointer",
-            "{ \"/status\" = { firing = \"🔥\", resolved = \"✅\" } }",
-        ));
-    }
+    json_pointers(
+        &key("marks"),
+        marks.iter().map(|(p, _)| p.as_str()),
+        "{ \"/status\" = { firing = \"🔥\", resolved = \"✅\" } }",
+    )?;
     let fields = s.fields.clone().unwrap_or_default();
     if fields.len() > MAX_FIELDS {
         return Err(ConfigError::invalid(
@@ -194,14 +189,11 @@ pub(super) fn generic_settings(name: &str, s: &RawSource) -> Result<GenericSetti
             "[[\"Amount\", \"/amount\"]]",
         ));
     }
-    if let Some((_, p)) = fields.iter().find(|(_, p)| !p.starts_with('/')) {
-        return Err(ConfigError::invalid(
-            &key("fields"),
-            p,
-            "is not a JSON pointer",
-            "[[\"Amount\", \"/amount\"]]",
-        ));
-    }
+    json_pointers(
+        &key("fields"),
+        fields.iter().map(|(_, p)| p.as_str()),
+        "[[\"Amount\", \"/amount\"]]",
+    )?;
     Ok(GenericSettings {
         id,
         on_repeat,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::raw::RawRegion;
 use super::tokens::BotToken;
-use super::values::{parse_duration, valid_name};
+use super::values::{json_pointers, parse_duration, valid_name};
 use super::webhook_url::WebhookUrl;
 use super::{ConfigError, Rate};
 
@@ -229,14 +229,11 @@ fn web_api_region(name: &str, token: BotToken, r: &RawRegion) -> Result<RegionTa
             "\"C0123456789\"",
         ));
     }
-    if let Some(p) = r.channel_field.as_deref().filter(|p| !p.starts_with('/')) {
-        return Err(ConfigError::invalid(
-            &key("channel_field"),
-            p,
-            "is not a JSON pointer",
-            "\"/owner/slack_channel\"",
-        ));
-    }
+    json_pointers(
+        &key("channel_field"),
+        r.channel_field.as_deref(),
+        "\"/owner/slack_channel\"",
+    )?;
     Ok(RegionTarget::WebApi(WebApiRegion {
         token,
         channel: channel.to_string(),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::raw::{RawRoute, RawRouting};
 use super::region::{self, RegionSettings};
 use super::source::SourceSettings;
-use super::values::example_region;
+use super::values::{example_region, json_pointers};
 use super::{ConfigError, WebhookUrl};
 use crate::model::SourceKind;
 
@@ -128,14 +128,11 @@ fn route(
             ));
         }
     }
-    if let Some((p, _)) = r.matches.iter().find(|(p, _)| !p.starts_with('/')) {
-        return Err(ConfigError::invalid(
-            &key("match"),
-            p,
-            "is not a JSON pointer",
-            "{ \"/owner_email\" = \"andrew@tray.io\" }",
-        ));
-    }
+    json_pointers(
+        &key("match"),
+        r.matches.keys().map(String::as_str),
+        "{ \"/owner_email\" = \"andrew@tray.io\" }",
+    )?;
     let target = match (&r.region, &r.webhook_url) {
         (Some(region), None) if regions.contains_key(region) => RouteTarget::Region(region.clone()),
         (Some(region), None) => {

@@ -8,7 +8,7 @@ use super::generic::{generic_settings, GenericSettings};
 use super::raw::RawSource;
 use super::region::RegionSettings;
 use super::signature::{inbound_signature, InboundSignature};
-use super::values::{self, example_region, valid_name};
+use super::values::{self, example_region, json_pointers, valid_name};
 use super::{approval, ConfigError};
 use crate::model::status::{self, StatusAction, StatusRules};
 use crate::model::SourceKind;
@@ -231,14 +231,7 @@ fn status_rules(name: &str, s: &RawSource) -> Result<Option<StatusRules>, Config
         return Ok(None);
     };
     let pointer = s.status_field.clone().unwrap_or_else(|| "/status".into());
-    if !pointer.starts_with('/') {
-        return Err(ConfigError::invalid(
-            &key("status_field"),
-            &pointer,
-            "is not a JSON pointer",
-            "\"/status\"",
-        ));
-    }
+    json_pointers(&key("status_field"), [pointer.as_str()], "\"/status\"")?;
     let mut actions = HashMap::new();
     for (value, a) in table {
         let k = key(&format!("on_status.{value:?}"));

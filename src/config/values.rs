@@ -36,6 +36,24 @@ pub fn positive_duration(key: &str, value: &str, example: &str) -> Result<Durati
     Ok(d)
 }
 
+/// Every one of `pointers` must be a JSON pointer (`/a/b`); the first that is not is the error,
+/// shown with `example`.
+pub fn json_pointers<'a>(
+    key: &str,
+    pointers: impl IntoIterator<Item = &'a str>,
+    example: &str,
+) -> Result<(), ConfigError> {
+    match pointers.into_iter().find(|p| !p.starts_with('/')) {
+        Some(p) => Err(ConfigError::invalid(
+            key,
+            p,
+            "is not a JSON pointer",
+            example,
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Parses `"64MiB"`, `"512 MB"` or a plain number of bytes.
 pub fn parse_size(key: &str, value: &str) -> Result<u64, ConfigError> {
     value
